@@ -1,0 +1,118 @@
+"""Take the one file we read out of a downloaded archive, safely.
+
+GeoPackages must be extracted (SQLite over ``/vsizip/`` is ~100x slower), and a
+shapefile needs its sidecars. Extraction refuses archives that would escape the
+target directory (zip-slip) or unpack to far more than they weigh (zip bombs),
+and checks every byte against the CRC as it goes.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from service.errors import BadSource
+
+#: Sidecar files a shapefile is read with.
+SHAPEFILE_SIDECARS = (".shx", ".dbf", ".prj", ".cpg")
+#: Members smaller than this are exempt from the ratio check (tiny files compress well).
+RATIO_EXEMPT_BYTES = 1 << 20
+BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    max_total_bytes: int
+    max_ratio: float
+
+
+def extract_member(archive: Path, pattern: str, dest: Path, limits: ArchiveLimits) -> Path:
+    """Extract the member matching ``pattern`` (and its sidecars) into ``dest``.
+
+    Extraction goes to a temporary directory renamed into place, so ``dest``
+    either holds a complete, CRC-checked copy or does not exist.
+    """
+    if (dest / ".complete").exists():
+        return dest / (dest / ".complete").read_text().strip()
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            infos = _safe_infos(zf, archive)
+            chosen = _choose(infos, pattern, archive)
+            _check_sizes(chosen, limits, archive)
+            tmp = dest.with_name(dest.name + f".tmp{os.getpid()}")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            for info in chosen:
+                _copy_member(zf, info, tmp / PurePosixPath(info.filename).name, archive)
+    except zipfile.BadZipFile as exc:
+        raise BadSource(f"the archive is corrupt ({exc})", file=archive.name,
+                        hint="the cached copy was removed; the next run downloads it again"
+                        ) from exc
+    main = PurePosixPath(chosen[0].filename).name
+    (tmp / ".complete").write_text(main)
+    shutil.rmtree(dest, ignore_errors=True)
+    os.replace(tmp, dest)
+    return dest / main
+
+
+def _safe_infos(zf: zipfile.ZipFile, archive: Path) -> list[zipfile.ZipInfo]:
+    infos = zf.infolist()
+    for info in infos:
+        path = PurePosixPath(info.filename.replace("\\", "/"))
+        if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
+            raise BadSource(f"member {info.filename!r} would be written outside the cache "
+                            "(zip-slip)", file=archive.name,
+                            hint="this archive is unsafe; report it to the publisher")
+    return infos
+
+
+def _choose(infos: list[zipfile.ZipInfo], pattern: str, archive: Path) -> list[zipfile.ZipInfo]:
+    """The member matching ``pattern`` first, then its shapefile sidecars."""
+    files = [i for i in infos if not i.is_dir()]
+    matches = [i for i in files if fnmatch.fnmatch(PurePosixPath(i.filename).name, pattern)]
+    if len(matches) != 1:
+        listing = ", ".join(i.filename for i in files[:12]) or "nothing"
+        problem = "no member matches" if not matches else f"{len(matches)} members match"
+        raise BadSource(f"{problem} {pattern!r}; the archive holds {listing}", file=archive.name,
+                        hint="upstream changed its packaging; update the catalog's member pattern")
+    main = matches[0]
+    stem = PurePosixPath(main.filename).with_suffix("")
+    sidecars = [i for i in files
+                if PurePosixPath(i.filename).with_suffix("") == stem
+                and PurePosixPath(i.filename).suffix.lower() in SHAPEFILE_SIDECARS]
+    return [main, *sidecars]
+
+
+def _check_sizes(chosen: list[zipfile.ZipInfo], limits: ArchiveLimits, archive: Path) -> None:
+    declared = sum(i.file_size for i in chosen)
+    if declared > limits.max_total_bytes:
+        raise BadSource(f"members declare {declared:,} bytes unpacked, over the "
+                        f"{limits.max_total_bytes:,} limit", file=archive.name,
+                        hint="raise GEOLOAD_MAX_EXTRACT_BYTES if the data really is this big")
+    for info in chosen:
+        if info.file_size > RATIO_EXEMPT_BYTES and info.compress_size:
+            ratio = info.file_size / info.compress_size
+            if ratio > limits.max_ratio:
+                raise BadSource(f"member {info.filename!r} is compressed {ratio:.0f}:1, beyond "
+                                f"the {limits.max_ratio:.0f}:1 limit (zip bomb?)",
+                                file=archive.name,
+                                hint="raise GEOLOAD_MAX_COMPRESSION_RATIO if this is expected")
+
+
+def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, archive: Path) -> None:
+    """Copy with a running count: a member lying about its size is stopped, not trusted."""
+    written = 0
+    with zf.open(info) as src, open(target, "wb") as out:
+        while block := src.read(BLOCK):
+            written += len(block)
+            if written > info.file_size:
+                raise BadSource(f"member {info.filename!r} unpacks beyond its declared "
+                                f"{info.file_size:,} bytes", file=archive.name,
+                                hint="the archive is malformed or hostile; report it upstream")
+            out.write(block)
+        out.flush()
+        os.fsync(out.fileno())

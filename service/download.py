@@ -1,0 +1,295 @@
+"""Stream one URL to one file: resumable, conditional, verified, atomic.
+
+The file on disk is only ever replaced by a complete, verified download:
+bytes go to ``<name>.part`` and are renamed into place once the size matched.
+A cut connection keeps the ``.part`` and its validator, so the next attempt asks
+for the rest with ``Range``/``If-Range`` instead of starting over.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import requests
+
+from service.errors import BadSource, CacheError, UpstreamUnavailable
+from service.urls import mask
+
+BLOCK = 1 << 20
+USER_AGENT = "geoload/0.1 (+https://github.com/geoload/geoload)"
+#: What a zip archive starts with; anything else (an HTML page, JSON error) is refused.
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+Progress = Callable[[int, int | None], None]
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What upstream said about a version, kept beside the file."""
+
+    url: str
+    etag: str | None
+    last_modified: str | None
+    size: int
+    sha256: str
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(asdict(self)))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> "Validators | None":
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+@dataclass(frozen=True)
+class Limits:
+    connect_timeout: float
+    read_timeout: float
+    max_bytes: int
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    """The outcome: ``changed`` is False when upstream answered 304 Not Modified."""
+
+    path: Path
+    validators: Validators
+    changed: bool
+    resumed_from: int
+
+
+def meta_path(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def part_path(path: Path) -> Path:
+    return path.with_name(path.name + ".part")
+
+
+def cached(path: Path) -> Validators | None:
+    """Validators of a complete file on disk, or None when it is missing or torn."""
+    meta = Validators.load(meta_path(path))
+    try:
+        if meta is not None and path.stat().st_size == meta.size:
+            return meta
+    except FileNotFoundError:
+        pass
+    return None
+
+
+def download(url: str, path: Path, *, limits: Limits, session: requests.Session | None = None,
+             conditional: bool = True, progress: Progress | None = None) -> Downloaded:
+    """Bring ``path`` up to date with ``url``; the caller holds the cache lock."""
+    session = session or new_session()
+    previous = cached(path) if conditional else None
+    part = part_path(path)
+    resume = _resume_point(part)
+    headers = _request_headers(previous, resume)
+    try:
+        response = session.get(url, headers=headers, stream=True, allow_redirects=True,
+                               timeout=(limits.connect_timeout, limits.read_timeout))
+    except requests.RequestException as exc:
+        raise UpstreamUnavailable(f"can't reach {mask(url)}: {_reason(exc)}",
+                                  hint="check the network or GEOLOAD_MIRROR; retried automatically"
+                                  ) from exc
+    with response:
+        if response.status_code == 304 and previous is not None:
+            return Downloaded(path, previous, changed=False, resumed_from=0)
+        _check_status(response, url)
+        start = resume.size if resume and response.status_code == 206 else 0
+        total = _expected_total(response, start, url)
+        if total is not None and total > limits.max_bytes:
+            raise BadSource(f"{mask(url)} is {total:,} bytes, over the {limits.max_bytes:,} cap",
+                            hint="raise GEOLOAD_MAX_DOWNLOAD_BYTES if this size is expected")
+        validators = _stream_to_part(response, url, part, start, total, limits, progress)
+    os.replace(part, path)
+    validators.save(meta_path(path))
+    _forget(part)
+    return Downloaded(path, validators, changed=True, resumed_from=start)
+
+
+def new_session() -> requests.Session:
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+@dataclass(frozen=True)
+class _Resume:
+    size: int
+    etag: str | None
+    last_modified: str | None
+
+
+def _resume_point(part: Path) -> _Resume | None:
+    """A partial download we may continue: it has bytes and a validator for If-Range."""
+    meta = _load_part_meta(part)
+    try:
+        size = part.stat().st_size
+    except FileNotFoundError:
+        return None
+    if size == 0 or meta is None or not (meta.get("etag") or meta.get("last_modified")):
+        return None
+    return _Resume(size, meta.get("etag"), meta.get("last_modified"))
+
+
+def _request_headers(previous: Validators | None, resume: _Resume | None) -> dict[str, str]:
+    headers = {"Accept-Encoding": "identity"}
+    if previous is not None:
+        if previous.etag:
+            headers["If-None-Match"] = previous.etag
+        if previous.last_modified:
+            headers["If-Modified-Since"] = previous.last_modified
+    if resume is not None:
+        headers["Range"] = f"bytes={resume.size}-"
+        headers["If-Range"] = resume.etag or resume.last_modified or ""
+    return headers
+
+
+def _check_status(response: requests.Response, url: str) -> None:
+    code = response.status_code
+    if code in (200, 206):
+        return
+    where = mask(url)
+    if code in (404, 410):
+        raise BadSource(f"{where} answered {code} {response.reason}: the file is not there",
+                        hint="check the release setting and GEOLOAD_MIRROR; upstream may have "
+                             "moved the file")
+    if code == 429 or code >= 500:
+        raise UpstreamUnavailable(f"{where} answered {code} {response.reason}",
+                                  hint="upstream is failing or busy; retried with backoff")
+    raise BadSource(f"{where} answered {code} {response.reason}",
+                    hint="check the URL, credentials and GEOLOAD_MIRROR")
+
+
+def _expected_total(response: requests.Response, start: int, url: str) -> int | None:
+    if response.status_code == 206:
+        content_range = response.headers.get("Content-Range", "")
+        span, _, total = content_range.removeprefix("bytes ").strip().partition("/")
+        first = span.partition("-")[0]
+        if not first.isdigit() or int(first) != start:
+            raise UpstreamUnavailable(f"{mask(url)} resumed at the wrong offset "
+                                      f"({content_range!r}, wanted {start})",
+                                      hint="retried automatically from scratch")
+        return int(total) if total.isdigit() else None
+    length = response.headers.get("Content-Length")
+    return int(length) if length and length.isdigit() else None
+
+
+def _stream_to_part(response: requests.Response, url: str, part: Path, start: int,
+                    total: int | None, limits: Limits, progress: Progress | None) -> Validators:
+    etag = response.headers.get("ETag")
+    modified = response.headers.get("Last-Modified")
+    _save_part_meta(part, etag, modified)
+    digest = _hash_prefix(part, start)
+    written = start
+    try:
+        with open(part, "r+b" if start else "wb") as out:
+            out.seek(start)
+            out.truncate()
+            for block in _blocks(response, url):
+                if written == 0:
+                    _check_magic(block, response, url)
+                written += len(block)
+                if written > limits.max_bytes:
+                    raise BadSource(f"{mask(url)} sent more than {limits.max_bytes:,} bytes",
+                                    hint="raise GEOLOAD_MAX_DOWNLOAD_BYTES if this size is expected")
+                out.write(block)
+                digest.update(block)
+                if progress:
+                    progress(written, total)
+            out.flush()
+            os.fsync(out.fileno())
+    except OSError as exc:
+        _handle_disk_error(exc, part)
+        raise
+    if total is not None and written != total:
+        raise UpstreamUnavailable(f"{mask(url)} ended after {written:,} of {total:,} bytes",
+                                  hint="the download resumes from there on retry")
+    return Validators(url=mask(url), etag=etag, last_modified=modified, size=written,
+                      sha256=digest.hexdigest())
+
+
+def _blocks(response: requests.Response, url: str) -> Iterator[bytes]:
+    try:
+        yield from response.iter_content(BLOCK)
+    except requests.RequestException as exc:
+        raise UpstreamUnavailable(f"download of {mask(url)} was cut: {_reason(exc)}",
+                                  hint="it resumes where it stopped on retry") from exc
+
+
+def _check_magic(block: bytes, response: requests.Response, url: str) -> None:
+    """Refuse an HTML error page (or anything else) served in place of the archive."""
+    if url.lower().endswith(".zip") and not block.startswith(ZIP_MAGIC):
+        kind = response.headers.get("Content-Type", "unknown type")
+        looks = "an HTML page" if b"<html" in block[:512].lower() or "html" in kind else kind
+        raise BadSource(f"{mask(url)} returned {looks}, not a zip archive "
+                        f"(first bytes {block[:16]!r})",
+                        hint="upstream or the mirror serves an error page; check the URL in a "
+                             "browser and GEOLOAD_MIRROR")
+
+
+def _hash_prefix(part: Path, size: int) -> "hashlib._Hash":
+    digest = hashlib.sha256()
+    if size:
+        with open(part, "rb") as existing:
+            remaining = size
+            while remaining:
+                block = existing.read(min(BLOCK, remaining))
+                if not block:
+                    break
+                digest.update(block)
+                remaining -= len(block)
+    return digest
+
+
+def _handle_disk_error(exc: OSError, part: Path) -> None:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO):
+        _forget(part)
+        raise CacheError(f"can't write the download cache at {part.parent}: "
+                         f"{os.strerror(exc.errno or 0)}",
+                         file=str(part),
+                         hint="free disk space or point GEOLOAD_CACHE_DIR at a larger, writable "
+                              "disk") from exc
+
+
+def _save_part_meta(part: Path, etag: str | None, modified: str | None) -> None:
+    meta = part.with_name(part.name + ".json")
+    try:
+        meta.write_text(json.dumps({"etag": etag, "last_modified": modified}))
+    except OSError as exc:
+        _handle_disk_error(exc, part)
+        raise
+
+
+def _load_part_meta(part: Path) -> dict[str, str | None] | None:
+    try:
+        value = json.loads(part.with_name(part.name + ".json").read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _forget(part: Path) -> None:
+    for stale in (part, part.with_name(part.name + ".json")):
+        try:
+            stale.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) < 200 else text[:200] + "…"
+

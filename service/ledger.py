@@ -1,0 +1,222 @@
+"""Reads and writes of geoload's bookkeeping tables (runs, loads, layers, chunks).
+
+Every state change that must happen exactly once is a conditional UPDATE on a
+locked row, inside the same transaction as the work it records.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+if TYPE_CHECKING:
+    from service.columns import Column
+    from service.fetch import LocalCopy
+
+#: Load statuses after which nothing more happens to the load.
+TERMINAL = ("published", "failed")
+
+
+def new_run_id() -> str:
+    """Sortable and short: ``20261129T172233-3f9a1c``."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S-") + secrets.token_hex(3)
+
+
+def create_run(conn: psycopg.Connection, datasets: list[str], releases: dict[str, str | None],
+               *, origin: str = "cli", retry_of: str | None = None) -> str:
+    """A run and one queued load per dataset, in one transaction."""
+    run_id = new_run_id()
+    with conn.transaction():
+        conn.execute("INSERT INTO geoload.runs (run_id, datasets, origin, retry_of) "
+                     "VALUES (%s, %s, %s, %s)", (run_id, datasets, origin, retry_of))
+        for name in datasets:
+            conn.execute("INSERT INTO geoload.loads (run_id, dataset, release) VALUES (%s, %s, %s)",
+                         (run_id, name, releases.get(name)))
+    return run_id
+
+
+@dataclass(frozen=True)
+class Load:
+    load_id: int
+    run_id: str
+    dataset: str
+    status: str
+    sha256: str | None
+    layers_total: int | None
+    layers_ready: int
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+
+def get_load(conn: psycopg.Connection, run_id: str, dataset: str, *,
+             lock: bool = False) -> Load | None:
+    query = ("SELECT load_id, run_id, dataset, status, sha256, layers_total, layers_ready "
+             "FROM geoload.loads WHERE run_id = %s AND dataset = %s")
+    row = conn.execute(query + (" FOR UPDATE" if lock else ""), (run_id, dataset)).fetchone()
+    return Load(*row) if row else None
+
+
+def set_status(conn: psycopg.Connection, load_id: int, status: str, *,
+               unless: tuple[str, ...] = TERMINAL) -> None:
+    conn.execute("UPDATE geoload.loads SET status = %s, started_at = coalesce(started_at, now()) "
+                 "WHERE load_id = %s AND status <> ALL(%s)", (status, load_id, list(unless)))
+
+
+def record_fetch(conn: psycopg.Connection, load_id: int, local: "LocalCopy") -> None:
+    """Pin the version a run loads: every later step reads exactly these bytes."""
+    v = local.validators
+    conn.execute(
+        "UPDATE geoload.loads SET source_url = %s, etag = %s, last_modified = %s, bytes = %s, "
+        "sha256 = %s, fetched_at = now(), status = 'fetched' "
+        "WHERE load_id = %s AND sha256 IS NULL AND status <> ALL(%s)",
+        (local.url, v.etag, v.last_modified, v.size, v.sha256, load_id, list(TERMINAL)))
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """A planned layer: where its rows go, how to read them, how many are expected."""
+
+    layer: str
+    target_table: str
+    staging_table: str
+    driver: str
+    fid_column: str
+    columns: list["Column"]
+    source_count: int
+    chunks: list[tuple[int, int, int, int]]  # (fid_first, fid_last, features, weight)
+
+
+def save_plan(conn: psycopg.Connection, load_id: int, plans: list[LayerPlan]) -> None:
+    for p in plans:
+        conn.execute(
+            "INSERT INTO geoload.load_layers (load_id, layer, target_table, staging_table, "
+            "driver, fid_column, columns, source_count, chunks_total) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (load_id, p.layer, p.target_table, p.staging_table, p.driver, p.fid_column,
+             json.dumps([c.as_json() for c in p.columns]), p.source_count, len(p.chunks)))
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO geoload.chunks (load_id, layer, chunk_no, fid_first, fid_last, "
+                "features, weight) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                [(load_id, p.layer, n, *chunk) for n, chunk in enumerate(p.chunks)])
+    conn.execute("UPDATE geoload.loads SET layers_total = %s, status = 'loading' "
+                 "WHERE load_id = %s", (len(plans), load_id))
+
+
+def pending_chunks(conn: psycopg.Connection, load_id: int) -> list[tuple[str, int]]:
+    """(layer, chunk_no) not yet loaded, heaviest first so the longest work starts first."""
+    rows = conn.execute("SELECT layer, chunk_no FROM geoload.chunks WHERE load_id = %s "
+                        "AND status <> 'loaded' ORDER BY weight DESC, layer, chunk_no",
+                        (load_id,)).fetchall()
+    return [(str(layer), int(n)) for layer, n in rows]
+
+
+def layer_row(conn: psycopg.Connection, load_id: int, layer: str, *,
+              lock: bool = False) -> dict[str, Any] | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        query = "SELECT * FROM geoload.load_layers WHERE load_id = %s AND layer = %s"
+        return cur.execute(query + (" FOR UPDATE" if lock else ""), (load_id, layer)).fetchone()
+
+
+def layer_rows(conn: psycopg.Connection, load_id: int) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute("SELECT * FROM geoload.load_layers WHERE load_id = %s ORDER BY layer",
+                           (load_id,)).fetchall()
+
+
+def chunk_row(conn: psycopg.Connection, load_id: int, layer: str, chunk_no: int, *,
+              lock: bool = False) -> dict[str, Any] | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        query = ("SELECT * FROM geoload.chunks WHERE load_id = %s AND layer = %s "
+                 "AND chunk_no = %s")
+        return cur.execute(query + (" FOR UPDATE" if lock else ""),
+                           (load_id, layer, chunk_no)).fetchone()
+
+
+def worker_id() -> str:
+    return f"{os.uname().nodename}:{os.getpid()}"
+
+
+def start_attempt(conn: psycopg.Connection, load_id: int, layer: str, chunk_no: int) -> None:
+    """Count an attempt in its own transaction, so that it survives a rollback of the load."""
+    with conn.transaction():
+        conn.execute("UPDATE geoload.chunks SET attempts = attempts + 1, worker = %s, "
+                     "started_at = now(), error = NULL WHERE load_id = %s AND layer = %s "
+                     "AND chunk_no = %s AND status <> 'loaded'",
+                     (worker_id(), load_id, layer, chunk_no))
+
+
+@dataclass(frozen=True)
+class ChunkCounts:
+    loaded: int
+    empty: int
+    repaired: int
+    parts_dropped: int
+
+
+def complete_chunk(conn: psycopg.Connection, load_id: int, layer: str, chunk_no: int,
+                   counts: ChunkCounts, seconds: float) -> tuple[int, int]:
+    """Mark a chunk loaded and add its counts to the layer; returns (chunks done, total).
+
+    The layer row's lock serializes these updates, so exactly one chunk sees
+    "done == total" and triggers the layer's indexing.
+    """
+    conn.execute("UPDATE geoload.chunks SET status = 'loaded', loaded = %s, empty = %s, "
+                 "repaired = %s, parts_dropped = %s, worker = %s, finished_at = now(), "
+                 "seconds = %s WHERE load_id = %s AND layer = %s AND chunk_no = %s",
+                 (counts.loaded, counts.empty, counts.repaired, counts.parts_dropped,
+                  worker_id(), seconds, load_id, layer, chunk_no))
+    row = conn.execute(
+        "UPDATE geoload.load_layers SET chunks_done = chunks_done + 1, loaded = loaded + %s, "
+        "empty = empty + %s, repaired = repaired + %s, parts_dropped = parts_dropped + %s "
+        "WHERE load_id = %s AND layer = %s RETURNING chunks_done, chunks_total",
+        (counts.loaded, counts.empty, counts.repaired, counts.parts_dropped, load_id, layer),
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def layer_ready(conn: psycopg.Connection, load_id: int, layer: str, table_bytes: int,
+                seconds: float) -> tuple[int, int]:
+    """Mark a layer indexed; returns (layers ready, total), serialized by the load row."""
+    conn.execute("UPDATE geoload.load_layers SET status = 'ready', table_bytes = %s, "
+                 "index_seconds = %s WHERE load_id = %s AND layer = %s",
+                 (table_bytes, seconds, load_id, layer))
+    row = conn.execute("UPDATE geoload.loads SET layers_ready = layers_ready + 1, "
+                       "status = CASE WHEN status = 'loading' THEN 'indexing' ELSE status END "
+                       "WHERE load_id = %s RETURNING layers_ready, layers_total",
+                       (load_id,)).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1] or 0)
+
+
+def fail_chunk(conn: psycopg.Connection, load_id: int, layer: str, chunk_no: int,
+               error: str) -> None:
+    conn.execute("UPDATE geoload.chunks SET status = 'failed', error = %s, finished_at = now() "
+                 "WHERE load_id = %s AND layer = %s AND chunk_no = %s AND status <> 'loaded'",
+                 (error, load_id, layer, chunk_no))
+
+
+def fail_load(conn: psycopg.Connection, load_id: int, error: str, error_type: str,
+              step: str) -> bool:
+    """Mark a load failed unless it already ended; True when this call failed it."""
+    row = conn.execute("UPDATE geoload.loads SET status = 'failed', error = %s, error_type = %s, "
+                       "error_step = %s, finished_at = now() WHERE load_id = %s "
+                       "AND status <> ALL(%s) RETURNING load_id",
+                       (error, error_type, step, load_id, list(TERMINAL))).fetchone()
+    return row is not None
+
+
+def staging_tables(conn: psycopg.Connection, load_id: int) -> list[str]:
+    rows = conn.execute("SELECT staging_table FROM geoload.load_layers WHERE load_id = %s",
+                        (load_id,)).fetchall()
+    return [str(r[0]) for r in rows]

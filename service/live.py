@@ -1,0 +1,102 @@
+"""Live state in Redis: features loaded per chunk so far, download bytes, worker heartbeats.
+
+Redis holds only what changes every second; PostGIS holds what must survive.
+Writes here are best effort: a Redis outage slows nobody down and loses
+nothing durable, since a reader falls back to the chunk ledger in PostGIS.
+Values are *set*, never incremented, so a redelivered message can't count twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import redis
+
+from service.errors import ServiceUnavailable
+from service.settings import Settings
+from service.urls import mask
+
+log = logging.getLogger(__name__)
+PREFIX = "geoload"
+#: Live keys outlive a run by a week; history is in PostGIS.
+TTL_S = 7 * 24 * 3600
+HEARTBEAT_TTL_S = 30
+
+
+def client(settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=5,
+                                decode_responses=True)
+
+
+def ping(settings: Settings) -> None:
+    """Raise :class:`ServiceUnavailable` naming Redis when it can't be reached."""
+    try:
+        client(settings).ping()
+    except redis.RedisError as exc:
+        raise ServiceUnavailable("Redis", mask(settings.redis_url), str(exc)) from exc
+
+
+def chunk_key(dataset: str, layer: str, chunk_no: int) -> str:
+    return f"{dataset}|{layer}|{chunk_no}"
+
+
+class Live:
+    """Best-effort writer and reader of one Redis's live state."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.redis = client(settings)
+
+    def _safely(self, what: str, *commands: tuple[str, tuple[Any, ...]]) -> None:
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for name, args in commands:
+                getattr(pipe, name)(*args)
+            pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("live state not updated (%s): %s", what, exc)
+
+    def chunk_progress(self, run_id: str, dataset: str, layer: str, chunk_no: int,
+                       features: int) -> None:
+        key = f"{PREFIX}:run:{run_id}:chunks"
+        self._safely("chunk progress", ("hset", (key, chunk_key(dataset, layer, chunk_no),
+                                                 features)), ("expire", (key, TTL_S)))
+
+    def download_progress(self, run_id: str, dataset: str, done: int, total: int | None) -> None:
+        key = f"{PREFIX}:run:{run_id}:downloads"
+        value = json.dumps({"bytes": done, "total": total, "at": time.time()})
+        self._safely("download progress", ("hset", (key, dataset, value)),
+                     ("expire", (key, TTL_S)))
+
+    def chunks(self, run_id: str) -> dict[str, int]:
+        """In-flight features per chunk key; empty when Redis is unreachable."""
+        try:
+            raw = self.redis.hgetall(f"{PREFIX}:run:{run_id}:chunks")
+        except redis.RedisError:
+            return {}
+        return {k: int(v) for k, v in raw.items()}
+
+    def downloads(self, run_id: str) -> dict[str, dict[str, Any]]:
+        try:
+            raw = self.redis.hgetall(f"{PREFIX}:run:{run_id}:downloads")
+        except redis.RedisError:
+            return {}
+        return {k: json.loads(v) for k, v in raw.items()}
+
+    def heartbeat(self, worker: str, doing: dict[str, Any]) -> None:
+        key = f"{PREFIX}:worker:{worker}"
+        value = json.dumps({"worker": worker, "at": time.time(), **doing})
+        self._safely("heartbeat", ("set", (key, value, HEARTBEAT_TTL_S)))
+
+    def forget_worker(self, worker: str) -> None:
+        self._safely("worker exit", ("delete", (f"{PREFIX}:worker:{worker}",)))
+
+    def workers(self) -> list[dict[str, Any]]:
+        try:
+            keys = list(self.redis.scan_iter(f"{PREFIX}:worker:*", count=500))
+            values = self.redis.mget(keys) if keys else []
+        except redis.RedisError:
+            return []
+        return [json.loads(v) for v in values if v]

@@ -1,0 +1,56 @@
+"""The messages geoload sends, named once, carrying only small identifiers.
+
+The library decides *what* runs next and returns :class:`Next` values; the
+actors (and the producer) turn them into Dramatiq messages by actor name, so
+that sending needs neither the actor modules nor their heavy imports.
+
+Stages, per dataset::
+
+    fetch_source → plan_load ─┬→ load_chunk ×N ─→ finish_layer (per layer) ─→ publish_dataset
+                              └→ ...
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    import dramatiq
+
+FETCH = "fetch_source"
+PLAN = "plan_load"
+CHUNK = "load_chunk"
+FINISH = "finish_layer"
+PUBLISH = "publish_dataset"
+FAILURE = "record_failure"
+REFRESH = "refresh_datasets"
+
+#: What each actor's positional arguments are, for validation and failure reports.
+ARGUMENTS: dict[str, tuple[str, ...]] = {
+    FETCH: ("run_id", "dataset"),
+    PLAN: ("run_id", "dataset"),
+    CHUNK: ("run_id", "dataset", "layer", "chunk_no"),
+    FINISH: ("run_id", "dataset", "layer"),
+    PUBLISH: ("run_id", "dataset"),
+}
+
+
+class Next(NamedTuple):
+    """A message to send: an actor name and its (small) arguments."""
+
+    actor: str
+    args: tuple[str | int, ...]
+
+
+def describe(actor: str, args: object) -> dict[str, object]:
+    """Map a message's positional args to names; tolerant of malformed messages."""
+    names = ARGUMENTS.get(actor, ())
+    values = list(args) if isinstance(args, (list, tuple)) else []
+    return {name: value for name, value in zip(names, values)}
+
+
+def to_dramatiq(step: Next, queue: str, **options: object) -> "dramatiq.Message":
+    import dramatiq
+
+    return dramatiq.Message(queue_name=queue, actor_name=step.actor, args=tuple(step.args),
+                            kwargs={}, options=dict(options))

@@ -1,0 +1,1 @@
+"""PostgreSQL/PostGIS access: connections, geoload's own tables, staging, COPY."""

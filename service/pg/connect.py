@@ -1,0 +1,33 @@
+"""Connections to PostGIS that fail fast and say where they tried.
+
+psycopg 3 rather than psycopg2: its binary COPY (``write_row`` with typed
+dumpers in C) feeds WKB straight to PostGIS's binary input, which the benchmark
+showed is the cheapest path (see README, Benchmark).
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+from service.errors import ServiceUnavailable
+from service.settings import Settings
+from service.urls import mask
+
+CONNECT_TIMEOUT_S = 5
+
+
+def connect(settings: Settings, *, autocommit: bool = False,
+            application_name: str = "geoload") -> psycopg.Connection:
+    """A new connection; an unreachable server raises :class:`ServiceUnavailable`."""
+    try:
+        return psycopg.connect(settings.database_url, autocommit=autocommit,
+                               connect_timeout=CONNECT_TIMEOUT_S,
+                               application_name=application_name)
+    except psycopg.OperationalError as exc:
+        raise ServiceUnavailable("PostGIS", mask(settings.database_url),
+                                 _first_line(str(exc))) from exc
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "connection failed"

@@ -1,0 +1,128 @@
+"""geoload's own tables: the durable record of runs, loads, layers and chunks.
+
+``geoload.loads`` is the provenance table (what was loaded, from where, when,
+with which counts). ``geoload.chunks`` is the ledger that makes a chunk's
+effect exactly-once: its row is locked, its rows are COPYed and it is marked
+loaded in one transaction. Live, fast-changing progress lives in Redis instead.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+from service.errors import ConfigError
+
+STAGING = "geoload_staging"
+
+DDL = """
+CREATE SCHEMA IF NOT EXISTS geoload;
+CREATE SCHEMA IF NOT EXISTS geoload_staging;
+
+CREATE TABLE IF NOT EXISTS geoload.runs (
+    run_id      text PRIMARY KEY,
+    datasets    text[] NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    retry_of    text,
+    origin      text NOT NULL DEFAULT 'cli'
+);
+
+CREATE TABLE IF NOT EXISTS geoload.loads (
+    load_id       bigserial PRIMARY KEY,
+    run_id        text NOT NULL REFERENCES geoload.runs ON DELETE CASCADE,
+    dataset       text NOT NULL,
+    status        text NOT NULL DEFAULT 'queued',
+    release       text,
+    source_url    text,
+    etag          text,
+    last_modified text,
+    bytes         bigint,
+    sha256        text,
+    started_at    timestamptz,
+    fetched_at    timestamptz,
+    finished_at   timestamptz,
+    layers_total  int,
+    layers_ready  int NOT NULL DEFAULT 0,
+    layers        jsonb,
+    error         text,
+    error_type    text,
+    error_step    text,
+    UNIQUE (run_id, dataset)
+);
+CREATE INDEX IF NOT EXISTS loads_dataset_idx ON geoload.loads (dataset, finished_at DESC);
+
+CREATE TABLE IF NOT EXISTS geoload.load_layers (
+    load_id        bigint NOT NULL REFERENCES geoload.loads ON DELETE CASCADE,
+    layer          text NOT NULL,
+    target_table   text NOT NULL,
+    staging_table  text NOT NULL,
+    driver         text NOT NULL,
+    fid_column     text NOT NULL,
+    columns        jsonb NOT NULL,
+    source_count   bigint NOT NULL,
+    chunks_total   int NOT NULL,
+    chunks_done    int NOT NULL DEFAULT 0,
+    loaded         bigint NOT NULL DEFAULT 0,
+    empty          bigint NOT NULL DEFAULT 0,
+    repaired       bigint NOT NULL DEFAULT 0,
+    parts_dropped  bigint NOT NULL DEFAULT 0,
+    status         text NOT NULL DEFAULT 'loading',
+    table_bytes    bigint,
+    index_seconds  double precision,
+    PRIMARY KEY (load_id, layer)
+);
+
+CREATE TABLE IF NOT EXISTS geoload.chunks (
+    load_id        bigint NOT NULL,
+    layer          text NOT NULL,
+    chunk_no       int NOT NULL,
+    fid_first      bigint NOT NULL,
+    fid_last       bigint NOT NULL,
+    features       int NOT NULL,
+    weight         bigint NOT NULL,
+    status         text NOT NULL DEFAULT 'pending',
+    loaded         int,
+    empty          int,
+    repaired       int,
+    parts_dropped  int,
+    attempts       int NOT NULL DEFAULT 0,
+    worker         text,
+    started_at     timestamptz,
+    finished_at    timestamptz,
+    seconds        double precision,
+    error          text,
+    PRIMARY KEY (load_id, layer, chunk_no),
+    FOREIGN KEY (load_id, layer) REFERENCES geoload.load_layers ON DELETE CASCADE
+);
+"""
+
+#: Serializes schema creation across workers starting at once.
+_LOCK_KEY = 7_461_023
+
+
+def ensure(conn: psycopg.Connection) -> None:
+    """Create geoload's schemas and tables if missing; cheap when they exist."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        _ensure_postgis(conn)
+        if conn.execute("SELECT to_regclass('geoload.chunks')").fetchone() == (None,):
+            conn.execute(DDL)
+
+
+def ensure_schemas(conn: psycopg.Connection, schemas: tuple[str, ...]) -> None:
+    """The target schemas a dataset's tables live in (``gadm``, ``timezone``)."""
+    for schema in schemas:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+
+
+def _ensure_postgis(conn: psycopg.Connection) -> None:
+    if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone():
+        return
+    try:
+        with conn.transaction():
+            conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    except psycopg.Error as exc:
+        database = conn.info.dbname
+        raise ConfigError(f"PostGIS is not installed in database {database!r} ({exc})".strip(),
+                          hint=f"as a superuser run: CREATE EXTENSION postgis; in {database} "
+                               "(Debian: apt-get install postgresql-15-postgis-3)") from exc

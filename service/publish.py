@@ -1,0 +1,125 @@
+"""Swap a dataset's staging tables in for its live tables, all in one transaction.
+
+Renames are catalog-only, so the swap holds its ACCESS EXCLUSIVE locks for
+milliseconds. A reader blocked on the old table re-resolves the name after
+commit and reads the new one, so readers see the old version or the new one,
+never a mix, an empty table or a missing one. The old tables are moved aside
+and dropped only after the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from service.pg.schema import STAGING
+
+log = logging.getLogger(__name__)
+#: How long the swap waits for readers holding the old tables before retrying.
+LOCK_TIMEOUT = "15s"
+PRIVILEGES = {"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"}
+
+
+def retired_name(dataset: str, table: str, load_id: int) -> str:
+    return f"{dataset}__{table}__retired_l{load_id}"[:63]
+
+
+def swap(conn: psycopg.Connection, dataset: str, load_id: int,
+         layers: Iterable[dict[str, Any]]) -> list[str]:
+    """Publish every layer's staging table; returns the retired tables to drop after commit.
+
+    Call inside a transaction; keep its grants on the new tables.
+    """
+    limit_lock_wait(conn)
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"geoload.publish:{dataset}",))
+    retired = []
+    for layer in layers:
+        schema, table = layer["target_table"].split(".", 1)
+        old = retired_name(dataset, table, load_id)
+        had_live = _retire(conn, schema, table, old)
+        _install(conn, layer["staging_table"], schema, table)
+        if had_live:
+            _copy_grants(conn, sql.Identifier(STAGING, old), sql.Identifier(schema, table))
+            retired.append(old)
+    return retired
+
+
+def limit_lock_wait(conn: psycopg.Connection) -> None:
+    """Within the current transaction, give up on a lock after :data:`LOCK_TIMEOUT`."""
+    conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
+
+
+def _exists(conn: psycopg.Connection, schema: str, table: str) -> bool:
+    row = conn.execute("SELECT to_regclass(format('%%I.%%I', %s::text, %s::text))",
+                       (schema, table)).fetchone()
+    return row is not None and row[0] is not None
+
+
+def _retire(conn: psycopg.Connection, schema: str, table: str, retired: str) -> bool:
+    if not _exists(conn, schema, table):
+        return False
+    conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+        sql.Identifier(schema, table), sql.Identifier(retired)))
+    _rename_indexes(conn, schema, retired, table, retired)
+    conn.execute(sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
+        sql.Identifier(schema, retired), sql.Identifier(STAGING)))
+    return True
+
+
+def _install(conn: psycopg.Connection, staging_table: str, schema: str, table: str) -> None:
+    conn.execute(sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
+        sql.Identifier(STAGING, staging_table), sql.Identifier(schema)))
+    conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+        sql.Identifier(schema, staging_table), sql.Identifier(table)))
+    _rename_indexes(conn, schema, table, staging_table, table)
+
+
+def _rename_indexes(conn: psycopg.Connection, schema: str, table: str, old_prefix: str,
+                    new_prefix: str) -> None:
+    """``<old_prefix>_pkey`` → ``<new_prefix>_pkey`` and so on, so names stay canonical."""
+    rows = conn.execute(
+        "SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+        "WHERE x.indrelid = format('%%I.%%I', %s::text, %s::text)::regclass",
+        (schema, table)).fetchall()
+    for (name,) in rows:
+        if name.startswith(old_prefix + "_"):
+            new = (new_prefix + name[len(old_prefix):])[:63]
+            conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                sql.Identifier(schema, name), sql.Identifier(new)))
+
+
+def _copy_grants(conn: psycopg.Connection, source: sql.Identifier,
+                 target: sql.Identifier) -> None:
+    """Readers granted SELECT on the old table keep it on the new one."""
+    rows = conn.execute(
+        sql.SQL("SELECT a.privilege_type, r.rolname FROM pg_class c, aclexplode(c.relacl) a "
+                "LEFT JOIN pg_roles r ON r.oid = a.grantee "
+                "WHERE c.oid = {}::regclass AND a.grantee <> c.relowner").format(
+            sql.Literal(source.as_string(conn))),
+    ).fetchall()
+    for privilege, role in rows:
+        if privilege not in PRIVILEGES:
+            continue
+        grantee = sql.Identifier(role) if role else sql.SQL("PUBLIC")
+        conn.execute(sql.SQL("GRANT {} ON {} TO {}").format(sql.SQL(privilege), target, grantee))
+
+
+def drop_retired(conn: psycopg.Connection, dataset: str) -> list[str]:
+    """Drop every retired table of ``dataset``; one still in use is left for next time."""
+    rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s "
+                        "AND tablename LIKE %s", (STAGING, f"{dataset}\\_\\_%\\_\\_retired\\_l%")
+                        ).fetchall()
+    dropped = []
+    for (name,) in rows:
+        try:
+            with conn.transaction():
+                limit_lock_wait(conn)
+                conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(STAGING, name)))
+            dropped.append(name)
+        except psycopg.Error as exc:
+            log.warning("left retired table %s.%s for later: %s", STAGING, name, exc)
+    return dropped

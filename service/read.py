@@ -1,0 +1,151 @@
+"""Read source layers as Arrow batches of WKB, one bounded feature range at a time.
+
+pyogrio hands back Arrow record batches with the geometry as WKB, so no Python
+object is made per feature or per vertex. A chunk is a fid range; GeoPackage
+answers ``fid BETWEEN`` from its rowid index and a shapefile from its ``.shx``,
+so a worker reads only its own features.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyogrio
+from pyogrio import raw
+from pyogrio.errors import DataLayerError, DataSourceError
+
+from service.errors import BadSource
+
+#: GDAL's OGR field type (and subtype) → PostgreSQL column type.
+PG_TYPES = {
+    "OFTString": "text", "OFTInteger": "integer", "OFTInteger64": "bigint",
+    "OFTReal": "double precision", "OFTDate": "date", "OFTDateTime": "timestamptz",
+    "OFTTime": "time", "OFTBinary": "bytea",
+}
+PG_SUBTYPES = {"OFSTBoolean": "boolean", "OFSTInt16": "smallint", "OFSTFloat32": "real"}
+POLYGONAL = {"Polygon", "MultiPolygon", "Polygon Z", "MultiPolygon Z", "Polygon M",
+             "MultiPolygon M", "Polygon ZM", "MultiPolygon ZM", "Unknown", "GeometryCollection"}
+#: Rows per Arrow batch: big enough to amortize GDAL calls, small enough to bound memory.
+BATCH_ROWS = 4096
+
+
+@dataclass(frozen=True)
+class SourceField:
+    name: str
+    pg_type: str
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """What a layer holds, from its header; reading it costs no feature I/O."""
+
+    name: str
+    driver: str
+    count: int
+    fields: tuple[SourceField, ...]
+    geometry_type: str
+    crs: str | None
+    fid_column: str
+
+
+def layer_names(path: Path) -> list[str]:
+    try:
+        return [str(row[0]) for row in pyogrio.list_layers(path)]
+    except (DataSourceError, DataLayerError) as exc:
+        raise BadSource(f"GDAL can't open the file: {exc}", file=path.name,
+                        hint="the download may be damaged; delete the cache entry and re-run"
+                        ) from exc
+
+
+def layer_info(path: Path, layer: str) -> LayerInfo:
+    """Header facts of ``layer``; a missing layer is an error that lists the ones present."""
+    try:
+        info = pyogrio.read_info(path, layer=layer)
+    except (DataSourceError, DataLayerError) as exc:
+        present = ", ".join(layer_names(path)) or "none"
+        raise BadSource(f"layer {layer!r} can't be read ({exc}); layers present: {present}",
+                        file=path.name,
+                        hint="upstream renamed or removed the layer; update the catalog") from exc
+    fields = tuple(
+        SourceField(str(name), PG_SUBTYPES.get(sub) or PG_TYPES.get(ogr, "text"))
+        for name, ogr, sub in zip(info["fields"], info["ogr_types"], info["ogr_subtypes"])
+    )
+    return LayerInfo(name=layer, driver=info["driver"], count=int(info["features"]),
+                     fields=fields, geometry_type=str(info["geometry_type"]),
+                     crs=info["crs"], fid_column=info["fid_column"] or "")
+
+
+def feature_sizes(path: Path, info: LayerInfo) -> tuple[np.ndarray, np.ndarray]:
+    """Every fid in order, with the bytes of its geometry: the weights chunks are cut by.
+
+    Read from the GeoPackage's SQLite table or the shapefile's ``.shx`` index,
+    never by decoding features; other formats weigh every feature alike.
+    """
+    if info.driver == "GPKG":
+        return _gpkg_sizes(path, info)
+    if info.driver == "ESRI Shapefile" and path.with_suffix(".shx").exists():
+        return _shx_sizes(path.with_suffix(".shx"), info.count)
+    fids = raw.read(path, layer=info.name, read_geometry=False, columns=[],
+                    return_fids=True)[0]
+    return np.asarray(fids, dtype=np.int64), np.ones(len(fids), dtype=np.int64)
+
+
+def _gpkg_sizes(path: Path, info: LayerInfo) -> tuple[np.ndarray, np.ndarray]:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        (geom_col,) = db.execute(
+            "SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (info.name,)
+        ).fetchone()
+        rows = db.execute(
+            f'SELECT "{_sqlite_ident(info.fid_column)}", coalesce(length("{_sqlite_ident(geom_col)}"), 0) '
+            f'FROM "{_sqlite_ident(info.name)}" ORDER BY 1'
+        ).fetchall()
+    table = np.array(rows, dtype=np.int64).reshape(-1, 2)
+    return table[:, 0], table[:, 1]
+
+
+def _shx_sizes(shx: Path, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The .shx holds (offset, length) per record, big-endian 16-bit words, after 100 bytes."""
+    index = np.fromfile(shx, dtype=">i4", offset=100).reshape(-1, 2)
+    sizes = index[:, 1].astype(np.int64) * 2
+    return np.arange(len(sizes), dtype=np.int64), sizes
+
+
+def _sqlite_ident(name: str) -> str:
+    return name.replace('"', '""')
+
+
+def fid_filter(info: LayerInfo, first: int, last: int) -> str:
+    """An attribute filter selecting fids ``first..last``; GDAL pushes it to the index."""
+    column = f'"{_sqlite_ident(info.fid_column)}"' if info.driver == "GPKG" else "FID"
+    return f"{column} >= {int(first)} AND {column} <= {int(last)}"
+
+
+def batches(path: Path, info: LayerInfo, first: int, last: int,
+            columns: list[str], batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    """Arrow batches of fids ``first..last``: fid, the named columns, then WKB geometry."""
+    kwargs: dict[str, Any] = dict(layer=info.name, columns=columns, return_fids=True,
+                                  where=fid_filter(info, first, last),
+                                  use_pyarrow=True, batch_size=batch_rows)
+    try:
+        with raw.open_arrow(path, **kwargs) as (meta, reader):
+            geometry = meta["geometry_name"] or "wkb_geometry"
+            fid = meta["fid_column"] or "OGC_FID"
+            for batch in reader:
+                yield _standardize(batch, fid, geometry, columns)
+    except (DataSourceError, DataLayerError) as exc:
+        raise BadSource(f"can't read layer {info.name!r} features {first}..{last}: {exc}",
+                        file=path.name, hint="the file may be damaged; re-run to re-download"
+                        ) from exc
+
+
+def _standardize(batch: pa.RecordBatch, fid: str, geometry: str,
+                 columns: list[str]) -> pa.RecordBatch:
+    names = [fid, *columns, geometry]
+    return pa.RecordBatch.from_arrays([batch.column(n) for n in names],
+                                      names=["__fid", *columns, "__wkb"])

@@ -1,0 +1,178 @@
+"""Runs: start one (record it, then publish its messages) and tell where one stands.
+
+A run's status is derived from its loads, never stored twice: every dataset
+published → succeeded; any failed → failing while others still work, failed
+once all ended. Loaded counts come from the chunk ledger in PostGIS, topped up
+with Redis's in-flight counts, so progress survives a Redis restart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from service import ledger
+from service.catalog import Dataset
+from service.live import Live, chunk_key
+from service.messages import FETCH, PLAN, Next
+from service.settings import Settings
+
+
+@dataclass(frozen=True)
+class Started:
+    run_id: str
+    datasets: list[str]
+    message_ids: list[list[str]]
+
+
+def start(settings: Settings, conn: psycopg.Connection, broker: Any, datasets: list[Dataset],
+          *, origin: str = "cli", retry_of: str | None = None) -> Started:
+    """Record a run and publish one group of fetch → plan pipelines, one per dataset."""
+    from service import broker as messaging
+
+    names = [d.name for d in datasets]
+    releases = {d.name: d.release(settings) for d in datasets}
+    run_id = ledger.create_run(conn, names, releases, origin=origin, retry_of=retry_of)
+    pipelines = [[Next(FETCH, (run_id, name)), Next(PLAN, (run_id, name))] for name in names]
+    try:
+        ids = messaging.send_pipelines(broker, settings, pipelines)
+    except Exception as exc:
+        with conn.transaction():
+            for name in names:
+                load = ledger.get_load(conn, run_id, name, lock=True)
+                if load:
+                    ledger.fail_load(conn, load.load_id, f"not enqueued: {exc}",
+                                     type(exc).__name__, "enqueue")
+        raise
+    return Started(run_id, names, ids)
+
+
+@dataclass
+class LayerStatus:
+    layer: str
+    table: str
+    source: int
+    loaded: int
+    chunks_total: int
+    chunks_done: int
+    status: str
+    repaired: int
+    empty: int
+
+
+@dataclass
+class DatasetStatus:
+    dataset: str
+    status: str
+    release: str | None
+    source_url: str | None
+    bytes: int | None
+    sha256: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    error_step: str | None
+    download: dict[str, Any] | None
+    layers: list[LayerStatus] = field(default_factory=list)
+
+    @property
+    def loaded(self) -> int:
+        return sum(layer.loaded for layer in self.layers)
+
+    @property
+    def total(self) -> int:
+        return sum(layer.source for layer in self.layers)
+
+
+@dataclass
+class RunStatus:
+    run_id: str
+    created_at: datetime
+    origin: str
+    retry_of: str | None
+    datasets: list[DatasetStatus]
+
+    @property
+    def status(self) -> str:
+        states = [d.status for d in self.datasets]
+        if all(s == "published" for s in states):
+            return "succeeded"
+        ended = all(s in ledger.TERMINAL for s in states)
+        if "failed" in states:
+            return "failed" if ended else "failing"
+        return "queued" if all(s == "queued" for s in states) else "running"
+
+    @property
+    def finished(self) -> bool:
+        return all(d.status in ledger.TERMINAL for d in self.datasets)
+
+    @property
+    def finished_at(self) -> datetime | None:
+        ends = [d.finished_at for d in self.datasets]
+        return max(e for e in ends if e) if self.finished and any(ends) else None
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(status=self.status, finished=self.finished,
+                    finished_at=self.finished_at)
+        for dataset, raw in zip(self.datasets, data["datasets"]):
+            raw.update(loaded=dataset.loaded, total=dataset.total)
+        return data
+
+
+def status(conn: psycopg.Connection, live: Live | None, run_id: str) -> RunStatus | None:
+    """Where ``run_id`` stands now, or None if there is no such run."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        run = cur.execute("SELECT * FROM geoload.runs WHERE run_id = %s", (run_id,)).fetchone()
+        if run is None:
+            return None
+        loads = cur.execute("SELECT * FROM geoload.loads WHERE run_id = %s ORDER BY load_id",
+                            (run_id,)).fetchall()
+        layers = cur.execute(
+            "SELECT l.* FROM geoload.load_layers l JOIN geoload.loads d USING (load_id) "
+            "WHERE d.run_id = %s ORDER BY l.load_id, l.layer", (run_id,)).fetchall()
+        partial = cur.execute(
+            "SELECT c.load_id, c.layer, c.chunk_no FROM geoload.chunks c "
+            "JOIN geoload.loads d USING (load_id) WHERE d.run_id = %s AND c.status <> 'loaded' "
+            "AND d.status <> ALL(%s)", (run_id, list(ledger.TERMINAL))).fetchall()
+    inflight = live.chunks(run_id) if live and partial else {}
+    downloads = live.downloads(run_id) if live else {}
+    return RunStatus(
+        run_id=run_id, created_at=run["created_at"], origin=run["origin"],
+        retry_of=run["retry_of"],
+        datasets=[_dataset_status(load, layers, partial, inflight, downloads) for load in loads],
+    )
+
+
+def _dataset_status(load: dict[str, Any], layers: list[dict[str, Any]],
+                    partial: list[dict[str, Any]], inflight: dict[str, int],
+                    downloads: dict[str, Any]) -> DatasetStatus:
+    mine = [row for row in layers if row["load_id"] == load["load_id"]]
+    extra: dict[str, int] = {}
+    for chunk in partial:
+        if chunk["load_id"] == load["load_id"]:
+            key = chunk_key(load["dataset"], chunk["layer"], chunk["chunk_no"])
+            extra[chunk["layer"]] = extra.get(chunk["layer"], 0) + inflight.get(key, 0)
+    return DatasetStatus(
+        dataset=load["dataset"], status=load["status"], release=load["release"],
+        source_url=load["source_url"], bytes=load["bytes"], sha256=load["sha256"],
+        started_at=load["started_at"], finished_at=load["finished_at"], error=load["error"],
+        error_step=load["error_step"], download=downloads.get(load["dataset"]),
+        layers=[LayerStatus(
+            layer=row["layer"], table=row["target_table"], source=row["source_count"],
+            loaded=min(row["source_count"], row["loaded"] + extra.get(row["layer"], 0)),
+            chunks_total=row["chunks_total"], chunks_done=row["chunks_done"],
+            status=row["status"], repaired=row["repaired"], empty=row["empty"],
+        ) for row in mine],
+    )
+
+
+def recent(conn: psycopg.Connection, limit: int = 50) -> list[str]:
+    rows = conn.execute("SELECT run_id FROM geoload.runs ORDER BY created_at DESC LIMIT %s",
+                        (limit,)).fetchall()
+    return [str(r[0]) for r in rows]
+

@@ -1,0 +1,122 @@
+"""load_chunk: read one fid range, repair it and COPY it into the staging table.
+
+Exactly-once effect under at-least-once delivery: the chunk's ledger row is
+locked ``FOR UPDATE`` for the whole COPY and marked loaded in the same
+transaction. A duplicate waits for the lock and then finds the chunk loaded; a
+worker killed mid-COPY rolls everything back and the redelivery redoes it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from service import ledger
+from service.columns import Column
+from service.errors import BadMessage, BadSource
+from service.fetch import LocalCopy, fetch
+from service.live import Live
+from service.messages import FINISH, Next
+from service.pg.copy import Copier
+from service.read import LayerInfo, batches
+from service.repair import Repaired, repair
+from service.settings import Settings
+from service.steps import Outcome, check_ids, load_context, refused_data, skipped
+
+
+def load_chunk(settings: Settings, live: Live, run_id: str, dataset: str, layer: str,
+               chunk_no: int) -> Outcome:
+    ds = check_ids(run_id, dataset, ("layer", layer, str), ("chunk_no", chunk_no, int))
+    ds.layer(layer)
+    ids: dict[str, Any] = dict(run_id=run_id, dataset=dataset, layer=layer, chunk_no=chunk_no)
+    with load_context(settings, run_id, dataset) as (conn, load):
+        if load.finished:
+            return skipped(f"load is {load.status}", **ids)
+        plan = ledger.layer_row(conn, load.load_id, layer)
+        chunk = ledger.chunk_row(conn, load.load_id, layer, chunk_no)
+        if plan is None or chunk is None:
+            raise BadMessage(f"no chunk {chunk_no} of layer {layer!r} in run {run_id!r}",
+                             dataset=dataset, hint="discard the message")
+        if chunk["status"] == "loaded":
+            return _already_loaded(plan, ids)
+        ledger.start_attempt(conn, load.load_id, layer, chunk_no)
+        local = fetch(ds, settings, pinned_sha256=load.sha256)
+        started = time.perf_counter()
+        with conn.transaction():
+            chunk = ledger.chunk_row(conn, load.load_id, layer, chunk_no, lock=True)
+            assert chunk is not None
+            if chunk["status"] == "loaded":
+                return _already_loaded(plan, ids)
+            with refused_data(dataset, f"layer {layer!r} chunk {chunk_no}"):
+                counts = _copy_chunk(conn, live, local, plan, chunk, ids)
+            done, total = ledger.complete_chunk(conn, load.load_id, layer, chunk_no, counts,
+                                                time.perf_counter() - started)
+    live.chunk_progress(run_id, dataset, layer, chunk_no, counts.loaded)
+    follow = [Next(FINISH, (run_id, dataset, layer))] if done == total else []
+    return Outcome({"status": "loaded", **ids, "features": counts.loaded,
+                    "repaired": counts.repaired, "empty": counts.empty,
+                    "seconds": round(time.perf_counter() - started, 3),
+                    "worker": ledger.worker_id()}, follow)
+
+
+def _already_loaded(plan: dict[str, Any], ids: dict[str, Any]) -> Outcome:
+    """A duplicate: re-send the layer's next step in case the first delivery died before."""
+    done = plan["chunks_done"] == plan["chunks_total"] and plan["status"] == "loading"
+    follow = [Next(FINISH, (ids["run_id"], ids["dataset"], ids["layer"]))] if done else []
+    return Outcome({"status": "skipped", "reason": "chunk already loaded", **ids}, follow)
+
+
+@dataclass
+class _Tally:
+    loaded: int = 0
+    empty: int = 0
+    repaired: int = 0
+    parts_dropped: int = 0
+
+
+def _copy_chunk(conn: Any, live: Live, local: LocalCopy, plan: dict[str, Any],
+                chunk: dict[str, Any], ids: dict[str, Any]) -> ledger.ChunkCounts:
+    columns = [Column(**c) for c in plan["columns"]]
+    info = LayerInfo(name=plan["layer"], driver=plan["driver"], count=plan["source_count"],
+                     fields=(), geometry_type="", crs=None, fid_column=plan["fid_column"])
+    sources = [c.source for c in columns if c.source != "__fid"]
+    tally = _Tally()
+    with conn.cursor() as cur, Copier(cur, plan["staging_table"], columns) as copier:
+        for batch in batches(local.path, info, chunk["fid_first"], chunk["fid_last"], sources):
+            fixed = repair(np.asarray(batch.column("__wkb").to_numpy(zero_copy_only=False)))
+            _refuse_unloadable(fixed, batch, ids, local)
+            copier.write(batch, fixed.wkb)
+            tally.loaded += batch.num_rows
+            tally.empty += fixed.empty
+            tally.repaired += fixed.repaired
+            tally.parts_dropped += fixed.parts_dropped
+            live.chunk_progress(ids["run_id"], ids["dataset"], ids["layer"], ids["chunk_no"],
+                                tally.loaded)
+    if tally.loaded != chunk["features"]:
+        raise BadSource(f"layer {ids['layer']!r} fids {chunk['fid_first']}..{chunk['fid_last']}: "
+                        f"read {tally.loaded} features, planned {chunk['features']}",
+                        dataset=ids["dataset"], file=local.path.name,
+                        hint="the cached file changed under the run; clear GEOLOAD_CACHE_DIR and "
+                             "enqueue again")
+    return ledger.ChunkCounts(tally.loaded, tally.empty, tally.repaired, tally.parts_dropped)
+
+
+def _refuse_unloadable(fixed: Repaired, batch: Any, ids: dict[str, Any],
+                       local: LocalCopy) -> None:
+    """Geometries we can't load faithfully fail the dataset, naming their fids."""
+    fids = batch.column("__fid").to_numpy()
+    for problem, rows, hint in (
+        ("has malformed WKB", fixed.malformed, "the file is damaged; report it upstream"),
+        ("has no polygonal part even after make_valid", fixed.unrepairable,
+         "the source holds points/lines or collapsed rings; report it upstream"),
+        ("has coordinates outside EPSG:4326 bounds", fixed.out_of_bounds,
+         "the data is not lon/lat; check the source's CRS"),
+    ):
+        if len(rows):
+            shown = ", ".join(str(int(f)) for f in fids[rows[:10]])
+            raise BadSource(f"layer {ids['layer']!r}: {len(rows)} feature(s) {problem} "
+                            f"(fid {shown})", dataset=ids["dataset"], file=local.path.name,
+                            hint=hint)

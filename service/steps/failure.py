@@ -1,0 +1,56 @@
+"""record_failure: a message failed for good, so its dataset and run fail with its error.
+
+Dramatiq's group completion callback never fires when a child fails, so
+geoload records failures itself: the worker middleware sends this message when
+a message is out of retries (or refused at once), and the load is marked failed
+exactly once. Its staging tables are dropped; the live tables are untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import psycopg
+
+from service import ledger, publish
+from service.messages import CHUNK, describe
+from service.pg import staging
+from service.pg.connect import connect
+from service.settings import Settings
+from service.steps import Outcome
+
+log = logging.getLogger(__name__)
+
+
+def record_failure(settings: Settings, actor: str, args: list[Any], error_type: str,
+                   error: str) -> Outcome:
+    ids = describe(actor, args)
+    run_id, dataset = ids.get("run_id"), ids.get("dataset")
+    if not isinstance(run_id, str) or not isinstance(dataset, str):
+        log.warning("failed message %s%r belongs to no run: %s", actor, args, error)
+        return Outcome({"status": "ignored", "reason": "message names no run", "actor": actor})
+    with connect(settings, autocommit=True) as conn:
+        with conn.transaction():
+            load = ledger.get_load(conn, run_id, dataset, lock=True)
+            if load is None:
+                return Outcome({"status": "ignored", "reason": "no such load", **ids})
+            if actor == CHUNK and isinstance(ids.get("chunk_no"), int):
+                ledger.fail_chunk(conn, load.load_id, str(ids["layer"]), int(ids["chunk_no"]),
+                                  error)
+            failed_now = ledger.fail_load(conn, load.load_id, error, error_type, actor)
+            tables = ledger.staging_tables(conn, load.load_id) if failed_now else []
+        _drop_quietly(conn, tables)
+    return Outcome({"status": "failed" if failed_now else "already-ended", **ids,
+                    "error": error})
+
+
+def _drop_quietly(conn: psycopg.Connection, tables: list[str]) -> None:
+    """Staging tables of a failed load; one busy with a late COPY is swept later."""
+    for name in tables:
+        try:
+            with conn.transaction():
+                publish.limit_lock_wait(conn)
+                staging.drop(conn, [name])
+        except psycopg.Error as exc:
+            log.warning("staging table %s left for later: %s", name, exc)

@@ -1,0 +1,102 @@
+"""plan_load: read each layer's header, cut it into chunks and create staging tables.
+
+Chunks are contiguous fid ranges cut by geometry bytes as well as by count, so
+that a layer of a few huge polygons (time zones) splits as evenly as one of
+many small ones (GADM level 4), and many workers share one dataset.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from service import ledger
+from service.catalog import Dataset, Layer
+from service.columns import plan_columns
+from service.errors import BadSource
+from service.fetch import LocalCopy, fetch
+from service.messages import CHUNK, Next
+from service.pg import schema, staging
+from service.read import POLYGONAL, LayerInfo, feature_sizes, layer_info
+from service.settings import Settings
+from service.steps import Outcome, check_ids, load_context, skipped
+
+ACCEPTED_CRS = {"EPSG:4326", "OGC:CRS84", None}
+
+
+def plan_load(settings: Settings, run_id: str, dataset: str) -> Outcome:
+    """Plan once; a redelivered plan re-sends only the chunks not loaded yet."""
+    ds = check_ids(run_id, dataset)
+    with load_context(settings, run_id, dataset) as (conn, load):
+        if load.finished:
+            return skipped(f"load is {load.status}", run_id=run_id, dataset=dataset)
+        local = fetch(ds, settings, pinned_sha256=load.sha256)
+        plans = [plan_layer(ds, layer, local, load.load_id, settings) for layer in ds.layers]
+        with conn.transaction():
+            locked = ledger.get_load(conn, run_id, dataset, lock=True)
+            assert locked is not None
+            if locked.layers_total is None and not locked.finished:
+                schema.ensure_schemas(conn, ds.schemas)
+                for plan in plans:
+                    staging.create(conn, plan.staging_table, plan.columns)
+                ledger.save_plan(conn, load.load_id, plans)
+            pending = ledger.pending_chunks(conn, load.load_id)
+    return Outcome(
+        {"status": "planned", "run_id": run_id, "dataset": dataset,
+         "layers": {p.layer: {"features": p.source_count, "chunks": len(p.chunks)}
+                    for p in plans},
+         "worker": ledger.worker_id()},
+        [Next(CHUNK, (run_id, dataset, layer, n)) for layer, n in pending],
+    )
+
+
+def plan_layer(ds: Dataset, layer: Layer, local: LocalCopy, load_id: int,
+               settings: Settings) -> ledger.LayerPlan:
+    """Check the layer against the catalog and cut it into chunks."""
+    try:
+        info = layer_info(local.path, layer.name)
+        _check_layer(layer, info)
+        columns = plan_columns(layer, info)
+        fids, sizes = feature_sizes(local.path, info)
+    except BadSource as exc:
+        raise exc.where(dataset=ds.name, file=local.path.name)
+    return ledger.LayerPlan(
+        layer=layer.name, target_table=layer.table,
+        staging_table=staging.staging_name(ds.name, layer.table, load_id),
+        driver=info.driver, fid_column=info.fid_column, columns=columns,
+        source_count=len(fids),
+        chunks=cut_chunks(fids, sizes, settings.chunk_features, settings.chunk_bytes),
+    )
+
+
+def _check_layer(layer: Layer, info: LayerInfo) -> None:
+    if info.count == 0:
+        raise BadSource(f"layer {layer.name!r} is empty",
+                        hint="upstream published an empty layer; keep the loaded version and "
+                             "report it upstream")
+    if info.geometry_type not in POLYGONAL:
+        raise BadSource(f"layer {layer.name!r} holds {info.geometry_type} geometries, not "
+                        "polygons", hint="the file is not the one the catalog describes; "
+                                         "check the URL and member pattern")
+    if info.crs not in ACCEPTED_CRS:
+        raise BadSource(f"layer {layer.name!r} is in {info.crs}, not EPSG:4326",
+                        hint="geoload loads lon/lat data as published; reproject upstream or "
+                             "add a transform to the catalog")
+
+
+def cut_chunks(fids: np.ndarray, sizes: np.ndarray, max_features: int,
+               max_bytes: int) -> list[tuple[int, int, int, int]]:
+    """Contiguous (first fid, last fid, features, bytes) ranges within both limits.
+
+    A single feature heavier than ``max_bytes`` gets a chunk of its own.
+    """
+    cumulative = np.cumsum(sizes, dtype=np.int64)
+    chunks = []
+    start, total = 0, len(fids)
+    while start < total:
+        before = int(cumulative[start - 1]) if start else 0
+        by_bytes = int(np.searchsorted(cumulative, before + max_bytes, side="right"))
+        end = max(start + 1, min(start + max_features, by_bytes))
+        weight = int(cumulative[end - 1]) - before
+        chunks.append((int(fids[start]), int(fids[end - 1]), end - start, weight))
+        start = end
+    return chunks

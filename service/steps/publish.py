@@ -1,0 +1,43 @@
+"""publish_dataset: swap every ready layer in at once and record the load as published."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from service import ledger, publish
+from service.settings import Settings
+from service.steps import Outcome, check_ids, load_context, skipped
+
+
+def publish_dataset(settings: Settings, run_id: str, dataset: str) -> Outcome:
+    """Exactly once per load: the load row's lock and status decide it."""
+    check_ids(run_id, dataset)
+    ids = dict(run_id=run_id, dataset=dataset)
+    with load_context(settings, run_id, dataset) as (conn, load):
+        if load.finished:
+            return skipped(f"load is {load.status}", **ids)
+        with conn.transaction():
+            locked = ledger.get_load(conn, run_id, dataset, lock=True)
+            assert locked is not None
+            if locked.finished:
+                return skipped(f"load is {locked.status}", **ids)
+            layers = ledger.layer_rows(conn, load.load_id)
+            if not layers or any(row["status"] != "ready" for row in layers):
+                return skipped("not every layer is indexed yet", **ids)
+            publish.swap(conn, dataset, load.load_id, layers)
+            summary = layer_summary(layers)
+            conn.execute("UPDATE geoload.loads SET status = 'published', finished_at = now(), "
+                         "layers = %s WHERE load_id = %s", (json.dumps(summary), load.load_id))
+        dropped = publish.drop_retired(conn, dataset)
+    return Outcome({"status": "published", **ids, "layers": summary, "retired": dropped,
+                    "worker": ledger.worker_id()})
+
+
+def layer_summary(layers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per layer, the source count beside what was loaded, repaired and dropped."""
+    return {row["layer"]: {
+        "table": row["target_table"], "source": row["source_count"], "loaded": row["loaded"],
+        "empty": row["empty"], "repaired": row["repaired"], "parts_dropped": row["parts_dropped"],
+        "table_bytes": row["table_bytes"],
+    } for row in layers}

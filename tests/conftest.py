@@ -1,0 +1,213 @@
+"""Shared fixtures: the real services, generated upstream files on a loopback HTTP server,
+and Dramatiq worker processes.
+
+Tests run against the real PostgreSQL/PostGIS, Redis and RabbitMQ on this
+machine, isolated by a test database, a Redis database number and a queue
+name of their own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pika
+import psycopg
+import pytest
+
+from service import settings as config
+from service.live import Live
+from service.pg import schema
+from service.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+ADMIN_URL = os.environ.get("GEOLOAD_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+TEST_DB = os.environ.get("GEOLOAD_TEST_DB", "geoload_test")
+TEST_REDIS = os.environ.get("GEOLOAD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+DATA_SCHEMAS = ("gadm", "timezone", "geoload", "geoload_staging")
+
+
+def _database_url(name: str) -> str:
+    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def _create_test_database() -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                               (TEST_DB,)).fetchone()
+        if not exists:
+            admin.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(
+                psycopg.sql.Identifier(TEST_DB)))
+    with psycopg.connect(_database_url(TEST_DB), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+
+
+def reset_database(url: str) -> None:
+    """Drop everything geoload made, so that each test module starts clean."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for name in DATA_SCHEMAS:
+            conn.execute(psycopg.sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                psycopg.sql.Identifier(name)))
+        schema.ensure(conn)
+
+
+def purge_queue(settings: Settings) -> None:
+    params = pika.URLParameters(settings.broker_url)
+    with pika.BlockingConnection(params) as connection:
+        channel = connection.channel()
+        for suffix in ("", ".DQ", ".XQ"):
+            channel.queue_delete(settings.queue + suffix)
+
+
+@pytest.fixture(scope="session")
+def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings pointing at the test database, Redis db 15 and a queue of this session."""
+    _create_test_database()
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(TEST_DB),
+        "REDIS_URL": TEST_REDIS,
+        "GEOLOAD_QUEUE": f"geoload-test-{os.getpid()}",
+        "GEOLOAD_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
+        "GEOLOAD_CHUNK_FEATURES": "150",
+        "GEOLOAD_CHUNK_BYTES": "400000",
+        "GEOLOAD_MAX_RETRIES": "3",
+    }
+    settings = config.from_env(env)
+    config.override(settings)
+    yield settings
+    config.override(None)
+    try:
+        purge_queue(settings)
+    except pika.exceptions.AMQPError:
+        pass
+
+
+@pytest.fixture(scope="session")
+def upstream_files(tmp_path_factory: pytest.TempPathFactory):
+    """Generated GADM-like and timezone-like files, laid out at upstream's URL paths."""
+    from service.testdata.mirror import generate
+
+    root = tmp_path_factory.mktemp("upstream")
+    manifest = generate(root, size="small", timezone_release="2026c")
+    return root, manifest
+
+
+@pytest.fixture(scope="session")
+def upstream(upstream_files):
+    """A loopback HTTP server standing in for upstream (Range, ETag, fault injection)."""
+    from service.testdata.server import serve
+
+    root, _ = upstream_files
+    with serve(root) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def settings(base_settings: Settings, upstream) -> Settings:
+    """Base settings routed through the loopback mirror."""
+    settings = replace(base_settings, mirror=upstream.url,
+                       extra={**base_settings.extra, "GEOLOAD_MIRROR": upstream.url})
+    config.override(settings)
+    return settings
+
+
+@pytest.fixture()
+def db(settings: Settings) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture()
+def clean_db(settings: Settings) -> Settings:
+    reset_database(settings.database_url)
+    return settings
+
+
+def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in settings.extra.items()}
+    env.update({
+        "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+        "BROKER_URL": settings.broker_url, "GEOLOAD_QUEUE": settings.queue,
+        "GEOLOAD_CACHE_DIR": str(settings.cache_dir), "GEOLOAD_MIRROR": settings.mirror or "",
+        "GEOLOAD_CHUNK_FEATURES": str(settings.chunk_features),
+        "GEOLOAD_CHUNK_BYTES": str(settings.chunk_bytes),
+        "GEOLOAD_MAX_RETRIES": str(settings.max_retries),
+        "PYTHONPATH": str(ROOT), "dramatiq_queue_prefetch": "1",
+    })
+    env.update(extra)
+    return env
+
+
+class Workers:
+    """``dramatiq actors`` as a real process tree, as a user runs it."""
+
+    def __init__(self, settings: Settings, processes: int = 2, threads: int = 2,
+                 **env: str) -> None:
+        self.settings = settings
+        self.log = Path(settings.cache_dir).parent / f"workers-{time.time_ns()}.log"
+        cmd = [sys.executable, "-m", "dramatiq", "actors", "--processes", str(processes),
+               "--threads", str(threads), "--worker-shutdown-timeout", "5000"]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=worker_env(settings, **env),
+                                     stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self.expected = processes
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        live = Live(self.settings)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"workers exited: {self.log.read_text()[-3000:]}")
+            if len(self.pids(live)) >= self.expected:
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"workers not ready: {self.log.read_text()[-3000:]}")
+
+    def pids(self, live: Live) -> set[int]:
+        children = {int(p) for p in _children(self.proc.pid)}
+        return {int(w["worker"].rsplit(":", 1)[1]) for w in live.workers()
+                if w.get("queue") == self.settings.queue
+                and int(w["worker"].rsplit(":", 1)[1]) in children}
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+
+def _children(pid: int) -> list[str]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return out.split()
+
+
+@pytest.fixture()
+def workers(clean_db: Settings) -> Iterator[Workers]:
+    purge_queue(clean_db)
+    group = Workers(clean_db)
+    group.wait_ready()
+    yield group
+    group.stop()
+
+
+def run_cli(module: str, *args: str, settings: Settings, timeout: float = 300,
+            **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m <module>`` the way a user does."""
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT,
+                          env=worker_env(settings, **env), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def have(command: str) -> bool:
+    return shutil.which(command) is not None
