@@ -1,4 +1,4 @@
-"""The Dramatiq layer: ``dramatiq actors`` imports this package.
+"""The Dramatiq layer: ``dramatiq actors`` (workers) and ``periodiq actors`` (scheduler).
 
 The broker and every middleware are set up here, before the actor modules
 are imported, as Dramatiq requires. Actors are thin: each calls one function
@@ -6,15 +6,24 @@ of :mod:`service.steps` and sends the follow-up messages it returns.
 """
 
 from dramatiq.middleware import Retries
+from periodiq import PeriodiqMiddleware
 
 from actors.middleware import FailureRecorder, Heartbeat
 from service import settings as _config
 from service.broker import make_broker
 
 SETTINGS = _config.get()
+#: A periodic tick older than this (a scheduler or worker outage) is dropped, not run late.
+PERIODIC_SKIP_DELAY_S = 600
+
 broker = make_broker(SETTINGS)
 broker.add_middleware(FailureRecorder(SETTINGS), before=Retries)
 broker.add_middleware(Heartbeat(SETTINGS))
+broker.add_middleware(PeriodiqMiddleware(skip_delay=PERIODIC_SKIP_DELAY_S))
+if SETTINGS.worker_metrics:
+    from dramatiq.middleware.prometheus import Prometheus
+
+    broker.add_middleware(Prometheus())
 
 from actors import failures, stages  # noqa: E402  (actors bind to the broker above)
 

@@ -56,6 +56,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GEOLOAD_MAX_RETRIES", "8", "Retries of a message that failed for a transient reason."),
     Setting("GEOLOAD_REFRESH_CRON", "17 3 * * *",
             "When the scheduler checks upstream for new versions (scheduler's local time)."),
+    Setting("GEOLOAD_WORKER_PROCESSES", "2",
+            "Worker processes per worker group (Procfile, compose, .ci/demo)."),
+    Setting("GEOLOAD_WORKER_THREADS", "2", "Threads per worker process."),
+    Setting("GEOLOAD_WORKER_METRICS", "1",
+            "1: workers export Dramatiq's Prometheus metrics on dramatiq_prom_port (9191)."),
     Setting("GEOLOAD_DASHBOARD_HOST", "127.0.0.1", "Address the dashboard binds to."),
     Setting("GEOLOAD_DASHBOARD_PORT", "8181", "Port the dashboard binds to."),
     Setting("GEOLOAD_DASHBOARD_TOKEN", "(unset)",
@@ -86,6 +91,7 @@ class Settings:
     result_ttl: int
     max_retries: int
     refresh_cron: str
+    worker_metrics: bool
     dashboard_host: str
     dashboard_port: int
     dashboard_token: str | None
@@ -124,6 +130,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
             result_ttl=int(raw["GEOLOAD_RESULT_TTL"]),
             max_retries=int(raw["GEOLOAD_MAX_RETRIES"]),
             refresh_cron=raw["GEOLOAD_REFRESH_CRON"],
+            worker_metrics=raw["GEOLOAD_WORKER_METRICS"].strip().lower() in ("1", "true", "yes"),
             dashboard_host=raw["GEOLOAD_DASHBOARD_HOST"],
             dashboard_port=int(raw["GEOLOAD_DASHBOARD_PORT"]),
             dashboard_token=raw["GEOLOAD_DASHBOARD_TOKEN"] or None,

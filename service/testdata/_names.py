@@ -1,0 +1,258 @@
+"""Name material for the generators: countries, place-name fragments per script, tzids.
+
+Real GADM and timezone data carry names in many scripts; a loader must keep them byte-exact,
+so the generated data mixes Latin with diacritics, Cyrillic, Greek, Arabic, Hebrew, Devanagari,
+Thai, Hangul, Japanese and Chinese (including one astral-plane character).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Script:
+    """Fragments that compose plausible place names, plus admin type words per level 1..5."""
+
+    prefixes: tuple[str, ...]
+    suffixes: tuple[str, ...]
+    native: bool  # True when the script is not Latin: such names also go to NL_NAME
+    types: tuple[tuple[str, str], ...]  # (TYPE_i, ENGTYPE_i) for levels 1..5
+
+
+_EN_TYPES = (("Region", "Region"), ("District", "District"), ("Municipality", "Municipality"),
+             ("Commune", "Commune"), ("Village", "Village"))
+
+SCRIPTS: dict[str, Script] = {
+    "fr": Script(("Saint-É", "Île-", "Bourg-", "Châ", "Mont", "Beau", "Ro", "Fontaine", "Val-d'"),
+                 ("tienne", "de-France", "lès-Bains", "teau", "béliard", "vallon", "anne", "-sur-Mer",
+                  "Oise"), False,
+                 (("Région", "Region"), ("Département", "Department"),
+                  ("Arrondissement", "District"), ("Canton", "Canton"), ("Commune", "Commune"))),
+    "pt": Script(("São ", "Conceição", "Ribeirão ", "Jo", "Mara", "Goiâ", "Ita"),
+                 ("Paulo", " do Araguaia", "Preto", "ão Pessoa", "nhão", "nia", "ú"), False,
+                 (("Estado", "State"), ("Município", "Municipality"), ("Distrito", "District"),
+                  ("Bairro", "Neighbourhood"), ("Setor", "Sector"))),
+    "de": Script(("Zü", "Grau", "Mün", "Thür", "Öster", "Gött", "Bad ", "Neu"),
+                 ("rich", "bünden", "chen", "ingen", "reich", "ingen an der Ruhr", "stadt", "dorf"),
+                 False,
+                 (("Kanton", "Canton"), ("Bezirk", "District"), ("Gemeinde", "Municipality"),
+                  ("Ortsteil", "Locality"), ("Weiler", "Hamlet"))),
+    "pl": Script(("Łó", "Kra", "Wrocła", "Gdań", "Szcze", "Bia", "Zielo"),
+                 ("dź", "ków", "w", "sk", "cin", "łystok", "na Góra"), False,
+                 (("Województwo", "Voivodeship"), ("Powiat", "County"), ("Gmina", "Commune"),
+                  ("Sołectwo", "Village"), ("Osiedle", "Estate"))),
+    "tr": Script(("Şanlı", "İzmi", "Eskiş", "Çanak", "Muğ", "Ağrı"),
+                 ("urfa", "r", "ehir", "kale", "la", " Dağı"), False,
+                 (("İl", "Province"), ("İlçe", "District"), ("Belde", "Town"),
+                  ("Mahalle", "Neighbourhood"), ("Köy", "Village"))),
+    "vi": Script(("Hà ", "Hồ ", "Đà ", "Quảng ", "Thừa ", "Cần "),
+                 ("Nội", "Chí Minh", "Nẵng", "Ninh", "Thiên Huế", "Thơ"), False,
+                 (("Tỉnh", "Province"), ("Huyện", "District"), ("Xã", "Commune"),
+                  ("Thôn", "Hamlet"), ("Xóm", "Hamlet"))),
+    "es": Script(("Ciudad de ", "Logro", "Córdo", "Cádi", "Málaga ", "Río "),
+                 ("México", "ño", "ba", "z", "Oriental", "Negro"), False,
+                 (("Provincia", "Province"), ("Departamento", "Department"),
+                  ("Municipio", "Municipality"), ("Parroquia", "Parish"),
+                  ("Corregimiento", "Township"))),
+    "en": Script(("North", "South", "West", "East", "New ", "Port ", "Lake "),
+                 ("field", "bury", "wood", "ham", " Haven", "ton", " Valley"), False, _EN_TYPES),
+    "zh": Script(("北", "广", "四", "新", "河", "𡈽"), ("京市", "州市", "川省", "疆", "南省", "坑村"), True,
+                 (("省", "Province"), ("市", "Prefecture City"), ("县", "County"),
+                  ("乡", "Township"), ("村", "Village"))),
+    "ja": Script(("東", "大", "北", "神", "京"), ("京都", "阪府", "海道", "奈川県", "都府"), True,
+                 (("都道府県", "Prefecture"), ("市町村", "Municipality"), ("区", "Ward"),
+                  ("町", "Town"), ("丁目", "Block"))),
+    "ko": Script(("서울", "부산", "경기", "제주", "강원"), ("특별시", "광역시", "도", "시", "군"), True,
+                 (("도", "Province"), ("시", "City"), ("군", "County"), ("읍", "Town"),
+                  ("리", "Village"))),
+    "ar": Script(("القا", "الإسكند", "دم", "بير", "الجي"), ("هرة", "رية", "شق", "وت", "زة"), True,
+                 (("محافظة", "Governorate"), ("مركز", "District"), ("قسم", "Section"),
+                  ("قرية", "Village"), ("حي", "Quarter"))),
+    "ru": Script(("Моск", "Санкт-", "Новоси", "Екатерин", "Ниж", "Рос"),
+                 ("ва", "Петербург", "бирск", "бург", "ний Новгород", "тов-на-Дону"), True,
+                 (("Область", "Region"), ("Район", "District"), ("Поселение", "Settlement"),
+                  ("Село", "Village"), ("Хутор", "Hamlet"))),
+    "el": Script(("Αθ", "Θεσσα", "Πάτ", "Ηρά", "Κέρκυ"), ("ήνα", "λονίκη", "ρα", "κλειο", "ρα"), True,
+                 (("Περιφέρεια", "Region"), ("Νομός", "Prefecture"), ("Δήμος", "Municipality"),
+                  ("Κοινότητα", "Community"), ("Οικισμός", "Settlement"))),
+    "hi": Script(("मुं", "दिल्", "कोल", "बेंग", "चेन्"), ("बई", "ली", "काता", "लूरु", "नई"), True,
+                 (("राज्य", "State"), ("ज़िला", "District"), ("तहसील", "Subdistrict"),
+                  ("गाँव", "Village"), ("मोहल्ला", "Ward"))),
+    "he": Script(("תל ", "ירוש", "חי", "באר "), ("אביב", "לים", "פה", "שבע"), True,
+                 (("מחוז", "District"), ("נפה", "Subdistrict"), ("עירייה", "Municipality"),
+                  ("מושב", "Village"), ("שכונה", "Neighbourhood"))),
+    "th": Script(("กรุง", "เชียง", "ภู", "ขอน"), ("เทพ", "ใหม่", "เก็ต", "แก่น"), True,
+                 (("จังหวัด", "Province"), ("อำเภอ", "District"), ("ตำบล", "Subdistrict"),
+                  ("หมู่บ้าน", "Village"), ("ชุมชน", "Community"))),
+}
+
+SCRIPT_NAMES: tuple[str, ...] = tuple(SCRIPTS)
+
+# Every one of these appears in a generated GADM file (first features of levels 1..5), so
+# tests can assert they round-trip byte-exact.
+FAMOUS_NAMES: tuple[str, ...] = (
+    "Île-de-France", "São Paulo", "Zürich", "Łódź", "北京市", "القاهرة", "Москва", "Αθήνα",
+    "मुंबई", "Provence-Alpes-Côte d'Azur", "Şanlıurfa", "Hà Nội", "서울특별시", "東京都",
+    "תל אביב-יפו", "กรุงเทพมหานคร", "Ciudad de México", "Graubünden", "Kraków", "𡈽坑村",
+)
+
+# (GID_0, COUNTRY, two-letter code for HASC/ISO_1, script). The first entries are the ones
+# small data sets get, so they are chosen to cover many scripts.
+COUNTRIES: tuple[tuple[str, str, str, str], ...] = (
+    ("FRA", "France", "FR", "fr"), ("BRA", "Brazil", "BR", "pt"),
+    ("CHE", "Switzerland", "CH", "de"), ("POL", "Poland", "PL", "pl"),
+    ("CHN", "China", "CN", "zh"), ("EGY", "Egypt", "EG", "ar"), ("RUS", "Russia", "RU", "ru"),
+    ("GRC", "Greece", "GR", "el"), ("IND", "India", "IN", "hi"), ("JPN", "Japan", "JP", "ja"),
+    ("KOR", "South Korea", "KR", "ko"), ("TUR", "Turkey", "TR", "tr"),
+    ("VNM", "Vietnam", "VN", "vi"), ("MEX", "Mexico", "MX", "es"), ("ISR", "Israel", "IL", "he"),
+    ("THA", "Thailand", "TH", "th"), ("CIV", "Côte d'Ivoire", "CI", "fr"),
+    ("ALA", "Åland", "AX", "en"), ("CUW", "Curaçao", "CW", "es"), ("REU", "Réunion", "RE", "fr"),
+    ("STP", "São Tomé and Príncipe", "ST", "pt"), ("BLM", "Saint-Barthélemy", "BL", "fr"),
+    ("DEU", "Germany", "DE", "de"), ("AUT", "Austria", "AT", "de"), ("ESP", "Spain", "ES", "es"),
+    ("PRT", "Portugal", "PT", "pt"), ("ITA", "Italy", "IT", "en"), ("GBR", "United Kingdom",
+                                                                    "GB", "en"),
+    ("USA", "United States", "US", "en"), ("CAN", "Canada", "CA", "en"),
+    ("ARG", "Argentina", "AR", "es"), ("CHL", "Chile", "CL", "es"), ("PER", "Peru", "PE", "es"),
+    ("COL", "Colombia", "CO", "es"), ("UKR", "Ukraine", "UA", "ru"),
+    ("KAZ", "Kazakhstan", "KZ", "ru"), ("SAU", "Saudi Arabia", "SA", "ar"),
+    ("MAR", "Morocco", "MA", "ar"), ("DZA", "Algeria", "DZ", "ar"), ("NPL", "Nepal", "NP", "hi"),
+    ("TWN", "Taiwan", "TW", "zh"), ("AUS", "Australia", "AU", "en"),
+    ("NZL", "New Zealand", "NZ", "en"), ("ZAF", "South Africa", "ZA", "en"),
+    ("NGA", "Nigeria", "NG", "en"), ("KEN", "Kenya", "KE", "en"), ("ETH", "Ethiopia", "ET", "en"),
+    ("SEN", "Senegal", "SN", "fr"), ("BEL", "Belgium", "BE", "fr"), ("RWA", "Rwanda", "RW", "fr"),
+    ("BGR", "Bulgaria", "BG", "ru"), ("SRB", "Serbia", "RS", "ru"), ("CYP", "Cyprus", "CY", "el"),
+    ("IRQ", "Iraq", "IQ", "ar"), ("IDN", "Indonesia", "ID", "en"),
+    ("PHL", "Philippines", "PH", "en"), ("ISL", "Iceland", "IS", "en"),
+    ("Z01", "India", "Z1", "hi"), ("XKO", "Kosovo", "XK", "en"),
+    ("XCA", "Caspian Sea", "XC", "en"),
+)
+
+# 418 zones of tzdata's zone.tab plus some backward-compatible names; with the 25 ocean zones
+# below this is enough for the 445 zones of timezones-with-oceans.
+LAND_TZIDS: tuple[str, ...] = (
+    'Africa/Abidjan', 'Africa/Accra', 'Africa/Addis_Ababa', 'Africa/Algiers', 'Africa/Asmara',
+    'Africa/Bamako', 'Africa/Bangui', 'Africa/Banjul', 'Africa/Bissau', 'Africa/Blantyre',
+    'Africa/Brazzaville', 'Africa/Bujumbura', 'Africa/Cairo', 'Africa/Casablanca',
+    'Africa/Ceuta', 'Africa/Conakry', 'Africa/Dakar', 'Africa/Dar_es_Salaam',
+    'Africa/Djibouti', 'Africa/Douala', 'Africa/El_Aaiun', 'Africa/Freetown',
+    'Africa/Gaborone', 'Africa/Harare', 'Africa/Johannesburg', 'Africa/Juba', 'Africa/Kampala',
+    'Africa/Khartoum', 'Africa/Kigali', 'Africa/Kinshasa', 'Africa/Lagos', 'Africa/Libreville',
+    'Africa/Lome', 'Africa/Luanda', 'Africa/Lubumbashi', 'Africa/Lusaka', 'Africa/Malabo',
+    'Africa/Maputo', 'Africa/Maseru', 'Africa/Mbabane', 'Africa/Mogadishu', 'Africa/Monrovia',
+    'Africa/Nairobi', 'Africa/Ndjamena', 'Africa/Niamey', 'Africa/Nouakchott',
+    'Africa/Ouagadougou', 'Africa/Porto-Novo', 'Africa/Sao_Tome', 'Africa/Tripoli',
+    'Africa/Tunis', 'Africa/Windhoek', 'America/Adak', 'America/Anchorage', 'America/Anguilla',
+    'America/Antigua', 'America/Araguaina', 'America/Argentina/Buenos_Aires',
+    'America/Argentina/Catamarca', 'America/Argentina/Cordoba', 'America/Argentina/Jujuy',
+    'America/Argentina/La_Rioja', 'America/Argentina/Mendoza',
+    'America/Argentina/Rio_Gallegos', 'America/Argentina/Salta', 'America/Argentina/San_Juan',
+    'America/Argentina/San_Luis', 'America/Argentina/Tucuman', 'America/Argentina/Ushuaia',
+    'America/Aruba', 'America/Asuncion', 'America/Atikokan', 'America/Bahia',
+    'America/Bahia_Banderas', 'America/Barbados', 'America/Belem', 'America/Belize',
+    'America/Blanc-Sablon', 'America/Boa_Vista', 'America/Bogota', 'America/Boise',
+    'America/Cambridge_Bay', 'America/Campo_Grande', 'America/Cancun', 'America/Caracas',
+    'America/Cayenne', 'America/Cayman', 'America/Chicago', 'America/Chihuahua',
+    'America/Ciudad_Juarez', 'America/Costa_Rica', 'America/Coyhaique', 'America/Creston',
+    'America/Cuiaba', 'America/Curacao', 'America/Danmarkshavn', 'America/Dawson',
+    'America/Dawson_Creek', 'America/Denver', 'America/Detroit', 'America/Dominica',
+    'America/Edmonton', 'America/Eirunepe', 'America/El_Salvador', 'America/Fort_Nelson',
+    'America/Fortaleza', 'America/Glace_Bay', 'America/Goose_Bay', 'America/Grand_Turk',
+    'America/Grenada', 'America/Guadeloupe', 'America/Guatemala', 'America/Guayaquil',
+    'America/Guyana', 'America/Halifax', 'America/Havana', 'America/Hermosillo',
+    'America/Indiana/Indianapolis', 'America/Indiana/Knox', 'America/Indiana/Marengo',
+    'America/Indiana/Petersburg', 'America/Indiana/Tell_City', 'America/Indiana/Vevay',
+    'America/Indiana/Vincennes', 'America/Indiana/Winamac', 'America/Inuvik',
+    'America/Iqaluit', 'America/Jamaica', 'America/Juneau', 'America/Kentucky/Louisville',
+    'America/Kentucky/Monticello', 'America/Kralendijk', 'America/La_Paz', 'America/Lima',
+    'America/Los_Angeles', 'America/Lower_Princes', 'America/Maceio', 'America/Managua',
+    'America/Manaus', 'America/Marigot', 'America/Martinique', 'America/Matamoros',
+    'America/Mazatlan', 'America/Menominee', 'America/Merida', 'America/Metlakatla',
+    'America/Mexico_City', 'America/Miquelon', 'America/Moncton', 'America/Monterrey',
+    'America/Montevideo', 'America/Montserrat', 'America/Nassau', 'America/New_York',
+    'America/Nome', 'America/Noronha', 'America/North_Dakota/Beulah',
+    'America/North_Dakota/Center', 'America/North_Dakota/New_Salem', 'America/Nuuk',
+    'America/Ojinaga', 'America/Panama', 'America/Paramaribo', 'America/Phoenix',
+    'America/Port-au-Prince', 'America/Port_of_Spain', 'America/Porto_Velho',
+    'America/Puerto_Rico', 'America/Punta_Arenas', 'America/Rankin_Inlet', 'America/Recife',
+    'America/Regina', 'America/Resolute', 'America/Rio_Branco', 'America/Santarem',
+    'America/Santiago', 'America/Santo_Domingo', 'America/Sao_Paulo', 'America/Scoresbysund',
+    'America/Sitka', 'America/St_Barthelemy', 'America/St_Johns', 'America/St_Kitts',
+    'America/St_Lucia', 'America/St_Thomas', 'America/St_Vincent', 'America/Swift_Current',
+    'America/Tegucigalpa', 'America/Thule', 'America/Tijuana', 'America/Toronto',
+    'America/Tortola', 'America/Vancouver', 'America/Whitehorse', 'America/Winnipeg',
+    'America/Yakutat', 'Antarctica/Casey', 'Antarctica/Davis', 'Antarctica/DumontDUrville',
+    'Antarctica/Macquarie', 'Antarctica/Mawson', 'Antarctica/McMurdo', 'Antarctica/Palmer',
+    'Antarctica/Rothera', 'Antarctica/Syowa', 'Antarctica/Troll', 'Antarctica/Vostok',
+    'Arctic/Longyearbyen', 'Asia/Aden', 'Asia/Almaty', 'Asia/Amman', 'Asia/Anadyr',
+    'Asia/Aqtau', 'Asia/Aqtobe', 'Asia/Ashgabat', 'Asia/Atyrau', 'Asia/Baghdad',
+    'Asia/Bahrain', 'Asia/Baku', 'Asia/Bangkok', 'Asia/Barnaul', 'Asia/Beirut', 'Asia/Bishkek',
+    'Asia/Brunei', 'Asia/Chita', 'Asia/Colombo', 'Asia/Damascus', 'Asia/Dhaka', 'Asia/Dili',
+    'Asia/Dubai', 'Asia/Dushanbe', 'Asia/Famagusta', 'Asia/Gaza', 'Asia/Hebron',
+    'Asia/Ho_Chi_Minh', 'Asia/Hong_Kong', 'Asia/Hovd', 'Asia/Irkutsk', 'Asia/Jakarta',
+    'Asia/Jayapura', 'Asia/Jerusalem', 'Asia/Kabul', 'Asia/Kamchatka', 'Asia/Karachi',
+    'Asia/Kathmandu', 'Asia/Khandyga', 'Asia/Kolkata', 'Asia/Krasnoyarsk', 'Asia/Kuala_Lumpur',
+    'Asia/Kuching', 'Asia/Kuwait', 'Asia/Macau', 'Asia/Magadan', 'Asia/Makassar',
+    'Asia/Manila', 'Asia/Muscat', 'Asia/Nicosia', 'Asia/Novokuznetsk', 'Asia/Novosibirsk',
+    'Asia/Omsk', 'Asia/Oral', 'Asia/Phnom_Penh', 'Asia/Pontianak', 'Asia/Pyongyang',
+    'Asia/Qatar', 'Asia/Qostanay', 'Asia/Qyzylorda', 'Asia/Riyadh', 'Asia/Sakhalin',
+    'Asia/Samarkand', 'Asia/Seoul', 'Asia/Shanghai', 'Asia/Singapore', 'Asia/Srednekolymsk',
+    'Asia/Taipei', 'Asia/Tashkent', 'Asia/Tbilisi', 'Asia/Tehran', 'Asia/Thimphu',
+    'Asia/Tokyo', 'Asia/Tomsk', 'Asia/Ulaanbaatar', 'Asia/Urumqi', 'Asia/Ust-Nera',
+    'Asia/Vientiane', 'Asia/Vladivostok', 'Asia/Yakutsk', 'Asia/Yangon', 'Asia/Yekaterinburg',
+    'Asia/Yerevan', 'Atlantic/Azores', 'Atlantic/Bermuda', 'Atlantic/Canary',
+    'Atlantic/Cape_Verde', 'Atlantic/Faroe', 'Atlantic/Madeira', 'Atlantic/Reykjavik',
+    'Atlantic/South_Georgia', 'Atlantic/St_Helena', 'Atlantic/Stanley', 'Australia/Adelaide',
+    'Australia/Brisbane', 'Australia/Broken_Hill', 'Australia/Darwin', 'Australia/Eucla',
+    'Australia/Hobart', 'Australia/Lindeman', 'Australia/Lord_Howe', 'Australia/Melbourne',
+    'Australia/Perth', 'Australia/Sydney', 'Europe/Amsterdam', 'Europe/Andorra',
+    'Europe/Astrakhan', 'Europe/Athens', 'Europe/Belgrade', 'Europe/Berlin',
+    'Europe/Bratislava', 'Europe/Brussels', 'Europe/Bucharest', 'Europe/Budapest',
+    'Europe/Busingen', 'Europe/Chisinau', 'Europe/Copenhagen', 'Europe/Dublin',
+    'Europe/Gibraltar', 'Europe/Guernsey', 'Europe/Helsinki', 'Europe/Isle_of_Man',
+    'Europe/Istanbul', 'Europe/Jersey', 'Europe/Kaliningrad', 'Europe/Kirov', 'Europe/Kyiv',
+    'Europe/Lisbon', 'Europe/Ljubljana', 'Europe/London', 'Europe/Luxembourg', 'Europe/Madrid',
+    'Europe/Malta', 'Europe/Mariehamn', 'Europe/Minsk', 'Europe/Monaco', 'Europe/Moscow',
+    'Europe/Oslo', 'Europe/Paris', 'Europe/Podgorica', 'Europe/Prague', 'Europe/Riga',
+    'Europe/Rome', 'Europe/Samara', 'Europe/San_Marino', 'Europe/Sarajevo', 'Europe/Saratov',
+    'Europe/Simferopol', 'Europe/Skopje', 'Europe/Sofia', 'Europe/Stockholm', 'Europe/Tallinn',
+    'Europe/Tirane', 'Europe/Ulyanovsk', 'Europe/Vaduz', 'Europe/Vatican', 'Europe/Vienna',
+    'Europe/Vilnius', 'Europe/Volgograd', 'Europe/Warsaw', 'Europe/Zagreb', 'Europe/Zurich',
+    'Indian/Antananarivo', 'Indian/Chagos', 'Indian/Christmas', 'Indian/Cocos',
+    'Indian/Comoro', 'Indian/Kerguelen', 'Indian/Mahe', 'Indian/Maldives', 'Indian/Mauritius',
+    'Indian/Mayotte', 'Indian/Reunion', 'Pacific/Apia', 'Pacific/Auckland',
+    'Pacific/Bougainville', 'Pacific/Chatham', 'Pacific/Chuuk', 'Pacific/Easter',
+    'Pacific/Efate', 'Pacific/Fakaofo', 'Pacific/Fiji', 'Pacific/Funafuti',
+    'Pacific/Galapagos', 'Pacific/Gambier', 'Pacific/Guadalcanal', 'Pacific/Guam',
+    'Pacific/Honolulu', 'Pacific/Kanton', 'Pacific/Kiritimati', 'Pacific/Kosrae',
+    'Pacific/Kwajalein', 'Pacific/Majuro', 'Pacific/Marquesas', 'Pacific/Midway',
+    'Pacific/Nauru', 'Pacific/Niue', 'Pacific/Norfolk', 'Pacific/Noumea', 'Pacific/Pago_Pago',
+    'Pacific/Palau', 'Pacific/Pitcairn', 'Pacific/Pohnpei', 'Pacific/Port_Moresby',
+    'Pacific/Rarotonga', 'Pacific/Saipan', 'Pacific/Tahiti', 'Pacific/Tarawa',
+    'Pacific/Tongatapu', 'Pacific/Wake', 'Pacific/Wallis', 'Africa/Asmera', 'Africa/Timbuktu',
+    'America/Argentina/ComodRivadavia', 'America/Atka', 'America/Buenos_Aires',
+    'America/Catamarca', 'America/Coral_Harbour', 'America/Cordoba', 'America/Ensenada',
+    'America/Fort_Wayne', 'America/Godthab', 'America/Indianapolis', 'America/Jujuy',
+    'America/Knox_IN', 'America/Louisville', 'America/Mendoza', 'America/Montreal',
+    'America/Nipigon', 'America/Pangnirtung', 'America/Porto_Acre', 'America/Rainy_River',
+    'America/Rosario', 'America/Santa_Isabel', 'America/Shiprock', 'America/Thunder_Bay',
+    'America/Virgin', 'America/Yellowknife', 'Antarctica/South_Pole', 'Asia/Ashkhabad',
+    'Asia/Calcutta', 'Asia/Choibalsan', 'Asia/Chongqing', 'Asia/Chungking', 'Asia/Dacca',
+    'Asia/Harbin', 'Asia/Istanbul', 'Asia/Kashgar', 'Asia/Katmandu', 'Asia/Macao',
+    'Asia/Rangoon',
+)
+
+OCEAN_TZIDS: tuple[str, ...] = tuple(
+    [f"Etc/GMT-{h}" for h in range(12, 0, -1)] + ["Etc/GMT"]
+    + [f"Etc/GMT+{h}" for h in range(1, 13)]
+)
+
+# A loader must keep tzids intact, so a few get non-ASCII spellings.
+NON_ASCII_TZIDS: dict[str, str] = {
+    "America/Sao_Paulo": "America/São_Paulo",
+    "Europe/Zurich": "Europe/Zürich",
+    "Asia/Tokyo": "Asia/東京",
+    "Europe/Kyiv": "Europe/Київ",
+    "Africa/Cairo": "Africa/القاهرة",
+    "America/Bogota": "America/Bogotá",
+}
