@@ -29,7 +29,8 @@ from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_URL = os.environ.get("GEOLOAD_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-TEST_DB = os.environ.get("GEOLOAD_TEST_DB", "geoload_test")
+#: One database per pytest session, so that concurrent sessions never see each other's tables.
+TEST_DB = os.environ.get("GEOLOAD_TEST_DB", f"geoload_test_{os.getpid()}")
 TEST_REDIS = os.environ.get("GEOLOAD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 DATA_SCHEMAS = ("gadm", "timezone", "geoload", "geoload_staging")
 
@@ -47,6 +48,12 @@ def _create_test_database() -> None:
                 psycopg.sql.Identifier(TEST_DB)))
     with psycopg.connect(_database_url(TEST_DB), autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+
+
+def _drop_test_database() -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            psycopg.sql.Identifier(TEST_DB)))
 
 
 def reset_database(url: str) -> None:
@@ -88,6 +95,8 @@ def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings
         purge_queue(settings)
     except pika.exceptions.AMQPError:
         pass
+    if "GEOLOAD_TEST_DB" not in os.environ:
+        _drop_test_database()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,54 @@
+from dataclasses import replace
+
+import pytest
+
+from service import catalog
+from service import settings as config
+from service.catalog.gadm import level_fields
+from service.errors import UnknownDataset
+from service.fetch import source_url
+
+
+def test_ships_gadm_and_timezone():
+    gadm = catalog.get("gadm")
+    assert [layer.table for layer in gadm.layers] == [f"gadm.adm_{i}" for i in range(6)]
+    assert [layer.name for layer in gadm.layers] == [f"ADM_{i}" for i in range(6)]
+    assert gadm.url(config.from_env({})) == (
+        "https://geodata.ucdavis.edu/gadm/gadm4.1/gadm_410-levels.zip")
+    tz = catalog.get("timezone")
+    assert tz.layers[0].table == "timezone.timezones"
+    assert tz.layers[0].key == "tzid" and not tz.layers[0].keep_other_fields
+
+
+def test_gadm_levels_carry_ancestor_keys_and_index_them():
+    names = [f.name for f in level_fields(3)]
+    assert names[:2] == ["GID_0", "COUNTRY"]
+    assert {"GID_1", "NAME_1", "GID_2", "NAME_2", "GID_3", "NAME_3", "HASC_3"} <= set(names)
+    assert "ISO_1" in [f.name for f in level_fields(1)]
+    assert catalog.get("gadm").layers[4].indexes == ("gid_0", "gid_1", "gid_2", "gid_3", "gid_4")
+
+
+def test_timezone_release_is_a_setting():
+    settings = config.from_env({"GEOLOAD_TIMEZONE_RELEASE": "2025b"})
+    url = catalog.get("timezone").url(settings)
+    assert url.endswith("/releases/download/2025b/timezones-with-oceans.shapefile.zip")
+    assert catalog.get("timezone").release(settings) == "2025b"
+
+
+def test_mirror_replaces_scheme_and_host_and_keeps_path():
+    settings = replace(config.from_env({}), mirror="http://127.0.0.1:8000/pre")
+    assert source_url(catalog.get("gadm"), settings) == (
+        "http://127.0.0.1:8000/pre/gadm/gadm4.1/gadm_410-levels.zip")
+
+
+def test_unknown_dataset_suggests_the_closest_and_lists_all():
+    with pytest.raises(UnknownDataset) as caught:
+        catalog.resolve(["timezone", "gadn"])
+    text = str(caught.value)
+    assert "'gadn'" in text and "did you mean 'gadm'" in text
+    assert "known datasets: gadm, timezone" in text
+
+
+def test_resolve_keeps_order_and_drops_repeats():
+    assert [d.name for d in catalog.resolve(["timezone", "gadm", "timezone"])] == [
+        "timezone", "gadm"]

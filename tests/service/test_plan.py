@@ -1,0 +1,28 @@
+import numpy as np
+
+from service.steps.plan import cut_chunks
+
+
+def test_chunks_cover_every_fid_once_within_both_limits():
+    fids = np.arange(1, 1001)
+    sizes = np.random.default_rng(1).integers(10, 5000, size=1000)
+    chunks = cut_chunks(fids, sizes, max_features=100, max_bytes=60_000)
+    assert chunks[0][0] == 1 and chunks[-1][1] == 1000
+    assert sum(c[2] for c in chunks) == 1000
+    for (first, last, count, weight), nxt in zip(chunks, chunks[1:] + [None]):
+        assert count == last - first + 1 <= 100
+        assert weight <= 60_000 or count == 1
+        if nxt:
+            assert nxt[0] == last + 1
+
+
+def test_heavy_features_get_chunks_of_their_own():
+    fids = np.array([0, 1, 2, 3])
+    chunks = cut_chunks(fids, np.array([10, 1_000_000, 10, 10]), 100, 1000)
+    assert [(c[0], c[1]) for c in chunks] == [(0, 0), (1, 1), (2, 3)]
+
+
+def test_gaps_in_fids_are_fine():
+    fids = np.array([3, 7, 8, 20, 21])
+    chunks = cut_chunks(fids, np.ones(5, dtype=np.int64), 2, 10**9)
+    assert [(c[0], c[1], c[2]) for c in chunks] == [(3, 7, 2), (8, 20, 2), (21, 21, 1)]

@@ -1,0 +1,71 @@
+import numpy as np
+import shapely
+
+from service.repair import repair
+
+
+def wkb(*wkts):
+    return np.array([None if w is None else shapely.to_wkb(shapely.from_wkt(w))
+                     for w in wkts], dtype=object)
+
+
+def back(result):
+    return [None if w is None else shapely.from_wkb(w) for w in result.wkb]
+
+
+def test_polygons_are_promoted_and_multipolygons_kept():
+    result = repair(wkb("POLYGON((0 0,1 0,1 1,0 0))",
+                        "MULTIPOLYGON(((0 0,1 0,1 1,0 0)),((5 5,6 5,6 6,5 5)))"))
+    geoms = back(result)
+    assert [g.geom_type for g in geoms] == ["MultiPolygon", "MultiPolygon"]
+    assert shapely.equals(geoms[0], shapely.from_wkt("POLYGON((0 0,1 0,1 1,0 0))"))
+    assert result.promoted == 1 and result.repaired == 0
+
+
+def test_invalid_rings_are_made_valid_keeping_their_area():
+    bowtie = "POLYGON((0 0,10 10,10 0,0 10,0 0))"
+    spike = "POLYGON((0 0,10 0,10 10,5 10,5 20,5 10,0 10,0 0))"
+    result = repair(wkb(bowtie, spike))
+    geoms = back(result)
+    assert all(g.is_valid and g.geom_type == "MultiPolygon" for g in geoms)
+    assert geoms[0].area == 50 and geoms[1].area == 100
+    assert result.repaired == 2
+
+
+def test_holes_survive():
+    with_hole = "POLYGON((0 0,10 0,10 10,0 10,0 0),(2 2,2 4,4 4,4 2,2 2))"
+    (geom,) = back(repair(wkb(with_hole)))
+    assert geom.area == 96
+
+
+def test_null_and_empty_are_counted_and_stay_null():
+    result = repair(wkb(None, "POLYGON EMPTY", "POLYGON((0 0,1 0,1 1,0 0))"))
+    assert result.empty == 2
+    assert result.wkb[0] is None and result.wkb[1] is None and result.wkb[2] is not None
+
+
+def test_collections_keep_polygonal_parts_and_count_the_rest():
+    result = repair(wkb("GEOMETRYCOLLECTION(POLYGON((0 0,1 0,1 1,0 0)),LINESTRING(0 0,5 5),"
+                        "MULTIPOLYGON(((7 7,8 7,8 8,7 7))))"))
+    (geom,) = back(result)
+    assert geom.geom_type == "MultiPolygon" and len(geom.geoms) == 2
+    assert result.parts_dropped == 1
+
+
+def test_what_cannot_be_polygonal_is_reported_by_row():
+    result = repair(wkb("POINT(1 1)", "POLYGON((0 0,10 0,20 0,0 0))",
+                        "POLYGON((0 0,1 0,1 1,0 0))"))
+    assert list(result.unrepairable) == [0, 1]
+
+
+def test_out_of_bounds_and_malformed_are_reported():
+    data = wkb("POLYGON((0 0,200 0,200 1,0 0))", "POLYGON((0 0,1 0,1 1,0 0))")
+    data = np.append(data, np.array([b"\x01\x03garbage"], dtype=object))
+    result = repair(data)
+    assert list(result.out_of_bounds) == [0]
+    assert list(result.malformed) == [2]
+
+
+def test_output_is_2d_little_endian_wkb():
+    (raw,) = repair(wkb("POLYGON Z((0 0 5,1 0 5,1 1 5,0 0 5))")).wkb
+    assert raw[:1] == b"\x01" and not shapely.has_z(shapely.from_wkb(raw))
