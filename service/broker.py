@@ -36,10 +36,14 @@ def amqp_url(url: str) -> str:
 
 
 def make_broker(settings: Settings) -> RabbitmqBroker:
-    """A RabbitMQ broker with Results (Redis) and CurrentMessage, set as Dramatiq's global."""
+    """A RabbitMQ broker with Results (Redis) and CurrentMessage, set as Dramatiq's global.
+
+    Result keys are readable (``dramatiq-results:<queue>:<actor>:<message id>``), so the
+    dashboard and scripts can find a run's results by scanning.
+    """
     broker = RabbitmqBroker(url=amqp_url(settings.broker_url), confirm_delivery=True)
     broker.add_middleware(CurrentMessage())
-    backend = RedisBackend(url=settings.redis_url)
+    backend = RedisBackend(url=settings.redis_url, use_namespace_prefix_keys=True)
     broker.add_middleware(Results(backend=backend, store_results=True,
                                   result_ttl=settings.result_ttl * 1000))
     broker.declare_queue(settings.queue)

@@ -204,7 +204,7 @@ def _stream_to_part(response: requests.Response, url: str, part: Path, start: in
                 written += len(block)
                 if written > limits.max_bytes:
                     raise BadSource(f"{mask(url)} sent more than {limits.max_bytes:,} bytes",
-                                    hint="raise GEOLOAD_MAX_DOWNLOAD_BYTES if this size is expected")
+                                    hint="raise GEOLOAD_MAX_DOWNLOAD_BYTES if that is expected")
                 out.write(block)
                 digest.update(block)
                 if progress:

@@ -62,7 +62,8 @@ def fetch(dataset: Dataset, settings: Settings, *, pinned_sha256: str | None = N
         with _host_lock(folder / ".lock"):
             return _fetch_locked(dataset, settings, url, archive, pinned_sha256, progress)
     except GeoloadError as exc:
-        raise exc.where(dataset=dataset.name, file=mask(url))
+        exc.where(dataset=dataset.name, file=mask(url))
+        raise
     except OSError as exc:
         raise _cache_error(exc, folder, dataset.name) from exc
 

@@ -101,10 +101,10 @@ def _gpkg_sizes(path: Path, info: LayerInfo) -> tuple[np.ndarray, np.ndarray]:
         (geom_col,) = db.execute(
             "SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (info.name,)
         ).fetchone()
-        rows = db.execute(
-            f'SELECT "{_sqlite_ident(info.fid_column)}", coalesce(length("{_sqlite_ident(geom_col)}"), 0) '
-            f'FROM "{_sqlite_ident(info.name)}" ORDER BY 1'
-        ).fetchall()
+        fid, geom, table = (_sqlite_ident(n) for n in (info.fid_column, geom_col, info.name))
+        # Identifiers can't be bound parameters; each is quoted by _sqlite_ident.
+        query = f'SELECT "{fid}", coalesce(length("{geom}"), 0) FROM "{table}" ORDER BY 1'
+        rows = db.execute(query).fetchall()  # noqa: S608
     table = np.array(rows, dtype=np.int64).reshape(-1, 2)
     return table[:, 0], table[:, 1]
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 
 def _default_cache_dir() -> str:
@@ -20,52 +21,63 @@ def _default_cache_dir() -> str:
 
 @dataclass(frozen=True)
 class Setting:
-    """One documented environment variable."""
+    """One documented environment variable, and the :class:`Settings` field it fills.
+
+    ``field`` is None for variables only the process launchers read (Procfile, compose).
+    """
 
     env: str
+    field: str | None
     default: str
     help: str
 
 
 #: The documented settings: the README table and compose's .env.example are checked against it.
 SETTINGS: tuple[Setting, ...] = (
-    Setting("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/geoload",
+    Setting("DATABASE_URL", "database_url", "postgresql://postgres@127.0.0.1:5432/geoload",
             "PostGIS database the data and geoload's bookkeeping go to."),
-    Setting("BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/%2F",
+    Setting("BROKER_URL", "broker_url", "amqp://guest:guest@127.0.0.1:5672/%2F",
             "RabbitMQ that carries the messages."),
-    Setting("REDIS_URL", "redis://127.0.0.1:6379/0",
+    Setting("REDIS_URL", "redis_url", "redis://127.0.0.1:6379/0",
             "Redis for message results, live progress and worker heartbeats."),
-    Setting("GEOLOAD_CACHE_DIR", "$XDG_CACHE_HOME/geoload (~/.cache/geoload)",
+    Setting("GEOLOAD_CACHE_DIR", "cache_dir", "$XDG_CACHE_HOME/geoload (~/.cache/geoload)",
             "Per-host download and extraction cache. Never shared between hosts."),
-    Setting("GEOLOAD_MIRROR", "(unset)",
+    Setting("GEOLOAD_MIRROR", "mirror", "(unset)",
             "Replaces scheme and host (plus an optional path prefix) of every upstream URL."),
-    Setting("GEOLOAD_TIMEZONE_RELEASE", "2026c",
+    Setting("GEOLOAD_TIMEZONE_RELEASE", "timezone_release", "2026c",
             "timezone-boundary-builder release tag to load."),
-    Setting("GEOLOAD_QUEUE", "geoload", "RabbitMQ queue the actors consume."),
-    Setting("GEOLOAD_CHUNK_FEATURES", "20000", "Most features in one chunk message."),
-    Setting("GEOLOAD_CHUNK_BYTES", "16000000",
+    Setting("GEOLOAD_QUEUE", "queue", "geoload", "RabbitMQ queue the actors consume."),
+    Setting("GEOLOAD_CHUNK_FEATURES", "chunk_features", "20000",
+            "Most features in one chunk message."),
+    Setting("GEOLOAD_CHUNK_BYTES", "chunk_bytes", "16000000",
             "Target geometry bytes in one chunk message (splits huge layers by weight)."),
-    Setting("GEOLOAD_MAX_DOWNLOAD_BYTES", "8000000000", "Refuse downloads larger than this."),
-    Setting("GEOLOAD_MAX_EXTRACT_BYTES", "40000000000",
+    Setting("GEOLOAD_MAX_DOWNLOAD_BYTES", "max_download_bytes", "8000000000",
+            "Refuse downloads larger than this."),
+    Setting("GEOLOAD_MAX_EXTRACT_BYTES", "max_extract_bytes", "40000000000",
             "Refuse archives whose members unpack to more than this (zip bombs)."),
-    Setting("GEOLOAD_MAX_COMPRESSION_RATIO", "200",
+    Setting("GEOLOAD_MAX_COMPRESSION_RATIO", "max_compression_ratio", "200",
             "Refuse archive members compressed more than this (zip bombs)."),
-    Setting("GEOLOAD_CONNECT_TIMEOUT", "10", "Seconds to connect to an upstream server."),
-    Setting("GEOLOAD_READ_TIMEOUT", "60", "Seconds an upstream server may stay silent."),
-    Setting("GEOLOAD_RESULT_TTL", "86400", "Seconds message results are kept in Redis."),
-    Setting("GEOLOAD_MAX_RETRIES", "8", "Retries of a message that failed for a transient reason."),
-    Setting("GEOLOAD_REFRESH_CRON", "17 3 * * *",
+    Setting("GEOLOAD_CONNECT_TIMEOUT", "connect_timeout", "10",
+            "Seconds to connect to an upstream server."),
+    Setting("GEOLOAD_READ_TIMEOUT", "read_timeout", "60",
+            "Seconds an upstream server may stay silent."),
+    Setting("GEOLOAD_RESULT_TTL", "result_ttl", "86400",
+            "Seconds message results are kept in Redis."),
+    Setting("GEOLOAD_MAX_RETRIES", "max_retries", "8",
+            "Retries of a message that failed for a transient reason."),
+    Setting("GEOLOAD_REFRESH_CRON", "refresh_cron", "17 3 * * *",
             "When the scheduler checks upstream for new versions (scheduler's local time)."),
-    Setting("GEOLOAD_WORKER_PROCESSES", "2",
+    Setting("GEOLOAD_WORKER_PROCESSES", None, "2",
             "Worker processes per worker group (Procfile, compose, .ci/demo)."),
-    Setting("GEOLOAD_WORKER_THREADS", "2", "Threads per worker process."),
-    Setting("GEOLOAD_WORKER_METRICS", "1",
+    Setting("GEOLOAD_WORKER_THREADS", None, "2", "Threads per worker process."),
+    Setting("GEOLOAD_WORKER_METRICS", "worker_metrics", "1",
             "1: workers export Dramatiq's Prometheus metrics on dramatiq_prom_port (9191)."),
-    Setting("GEOLOAD_DASHBOARD_HOST", "127.0.0.1", "Address the dashboard binds to."),
-    Setting("GEOLOAD_DASHBOARD_PORT", "8181", "Port the dashboard binds to."),
-    Setting("GEOLOAD_DASHBOARD_TOKEN", "(unset)",
+    Setting("GEOLOAD_DASHBOARD_HOST", "dashboard_host", "127.0.0.1",
+            "Address the dashboard binds to."),
+    Setting("GEOLOAD_DASHBOARD_PORT", "dashboard_port", "8181", "Port the dashboard binds to."),
+    Setting("GEOLOAD_DASHBOARD_TOKEN", "dashboard_token", "(unset)",
             "Bearer token / basic-auth password; required when bound beyond loopback."),
-    Setting("GEOLOAD_RABBITMQ_API", "http://guest:guest@127.0.0.1:15672",
+    Setting("GEOLOAD_RABBITMQ_API", "rabbitmq_api", "http://guest:guest@127.0.0.1:15672",
             "RabbitMQ management HTTP API (queue counts on the dashboard)."),
 )
 
@@ -99,49 +111,57 @@ class Settings:
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
-def _defaults() -> dict[str, str]:
-    values = {s.env: s.default for s in SETTINGS}
-    values["GEOLOAD_CACHE_DIR"] = _default_cache_dir()
-    values["GEOLOAD_MIRROR"] = ""
-    values["GEOLOAD_DASHBOARD_TOKEN"] = ""
-    return values
+#: Variables whose documented default is a description, not a value.
+_UNSET = {"GEOLOAD_MIRROR", "GEOLOAD_DASHBOARD_TOKEN"}
+_TRUE = ("1", "true", "yes", "on")
+
+
+def _convert(kind: str, text: str) -> Any:
+    """Turn an environment string into the field's type (named by its annotation)."""
+    if kind == "bool":
+        return text.strip().lower() in _TRUE
+    if kind == "int":
+        return int(text)
+    if kind == "float":
+        return float(text)
+    if kind == "Path":
+        return Path(text).expanduser()
+    return text or None if "None" in kind else text
 
 
 def from_env(environ: Mapping[str, str] | None = None) -> Settings:
     """Read settings from ``environ`` (default: the process environment)."""
     env = dict(os.environ if environ is None else environ)
-    raw = {**_defaults(), **{k: v for k, v in env.items() if k in _defaults() and v != ""}}
-    try:
-        return Settings(
-            database_url=raw["DATABASE_URL"],
-            broker_url=raw["BROKER_URL"],
-            redis_url=raw["REDIS_URL"],
-            cache_dir=Path(raw["GEOLOAD_CACHE_DIR"]).expanduser(),
-            mirror=raw["GEOLOAD_MIRROR"] or None,
-            timezone_release=raw["GEOLOAD_TIMEZONE_RELEASE"],
-            queue=raw["GEOLOAD_QUEUE"],
-            chunk_features=int(raw["GEOLOAD_CHUNK_FEATURES"]),
-            chunk_bytes=int(raw["GEOLOAD_CHUNK_BYTES"]),
-            max_download_bytes=int(raw["GEOLOAD_MAX_DOWNLOAD_BYTES"]),
-            max_extract_bytes=int(raw["GEOLOAD_MAX_EXTRACT_BYTES"]),
-            max_compression_ratio=float(raw["GEOLOAD_MAX_COMPRESSION_RATIO"]),
-            connect_timeout=float(raw["GEOLOAD_CONNECT_TIMEOUT"]),
-            read_timeout=float(raw["GEOLOAD_READ_TIMEOUT"]),
-            result_ttl=int(raw["GEOLOAD_RESULT_TTL"]),
-            max_retries=int(raw["GEOLOAD_MAX_RETRIES"]),
-            refresh_cron=raw["GEOLOAD_REFRESH_CRON"],
-            worker_metrics=raw["GEOLOAD_WORKER_METRICS"].strip().lower() in ("1", "true", "yes"),
-            dashboard_host=raw["GEOLOAD_DASHBOARD_HOST"],
-            dashboard_port=int(raw["GEOLOAD_DASHBOARD_PORT"]),
-            dashboard_token=raw["GEOLOAD_DASHBOARD_TOKEN"] or None,
-            rabbitmq_api=raw["GEOLOAD_RABBITMQ_API"],
-            extra=env,
-        )
-    except ValueError as exc:
-        from service.errors import ConfigError
+    kinds = {f.name: str(f.type) for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if setting.field is None:
+            continue
+        default = "" if setting.env in _UNSET else setting.default
+        if setting.env == "GEOLOAD_CACHE_DIR":
+            default = _default_cache_dir()
+        text = env.get(setting.env) or default
+        try:
+            values[setting.field] = _convert(kinds[setting.field], text)
+        except ValueError as exc:
+            from service.errors import ConfigError
 
-        raise ConfigError(f"a setting has a value of the wrong type: {exc}",
-                          hint="check the numeric GEOLOAD_* variables (see README, Settings)") from exc
+            raise ConfigError(f"{setting.env}={text!r} has the wrong type: {exc}",
+                              hint=f"{setting.env}: {setting.help} (see README, Settings)"
+                              ) from exc
+    return Settings(**values, extra=env)
+
+
+def to_env(settings: Settings) -> dict[str, str]:
+    """The environment that reproduces ``settings`` in a child process (workers, CLIs)."""
+    env = dict(settings.extra)
+    for setting in SETTINGS:
+        if setting.field is None:
+            continue
+        value = getattr(settings, setting.field)
+        env[setting.env] = ("1" if value else "0") if isinstance(value, bool) else (
+            "" if value is None else str(value))
+    return env
 
 
 _current: Settings | None = None

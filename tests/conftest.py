@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +23,8 @@ import pytest
 from service import settings as config
 from service.live import Live
 from service.pg import schema
-from service.settings import Settings
+from service.settings import Settings, to_env
+from service.worker_group import WorkerGroup
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_URL = os.environ.get("GEOLOAD_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -141,64 +140,20 @@ def clean_db(settings: Settings) -> Settings:
 
 
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in settings.extra.items()}
-    env.update({
-        "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
-        "BROKER_URL": settings.broker_url, "GEOLOAD_QUEUE": settings.queue,
-        "GEOLOAD_CACHE_DIR": str(settings.cache_dir), "GEOLOAD_MIRROR": settings.mirror or "",
-        "GEOLOAD_CHUNK_FEATURES": str(settings.chunk_features),
-        "GEOLOAD_CHUNK_BYTES": str(settings.chunk_bytes),
-        "GEOLOAD_MAX_RETRIES": str(settings.max_retries),
-        "PYTHONPATH": str(ROOT), "dramatiq_queue_prefetch": "1",
-    })
-    env.update(extra)
-    return env
+    """The environment a child process (CLI, worker) needs to act as ``settings``."""
+    return {**to_env(settings), "PYTHONPATH": str(ROOT), "dramatiq_queue_prefetch": "1",
+            "GEOLOAD_WORKER_METRICS": "0", **extra}
 
 
-class Workers:
-    """``dramatiq actors`` as a real process tree, as a user runs it."""
+class Workers(WorkerGroup):
+    """A worker group started by a test; ``pids`` are the ones that sent heartbeats."""
 
     def __init__(self, settings: Settings, processes: int = 2, threads: int = 2,
                  **env: str) -> None:
-        self.settings = settings
-        self.log = Path(settings.cache_dir).parent / f"workers-{time.time_ns()}.log"
-        cmd = [sys.executable, "-m", "dramatiq", "actors", "--processes", str(processes),
-               "--threads", str(threads), "--worker-shutdown-timeout", "5000"]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=worker_env(settings, **env),
-                                     stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        self.expected = processes
+        super().__init__(settings, processes=processes, threads=threads, **env)
 
-    def wait_ready(self, timeout: float = 60) -> None:
-        live = Live(self.settings)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"workers exited: {self.log.read_text()[-3000:]}")
-            if len(self.pids(live)) >= self.expected:
-                return
-            time.sleep(0.2)
-        raise TimeoutError(f"workers not ready: {self.log.read_text()[-3000:]}")
-
-    def pids(self, live: Live) -> set[int]:
-        children = {int(p) for p in _children(self.proc.pid)}
-        return {int(w["worker"].rsplit(":", 1)[1]) for w in live.workers()
-                if w.get("queue") == self.settings.queue
-                and int(w["worker"].rsplit(":", 1)[1]) in children}
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-
-
-def _children(pid: int) -> list[str]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return out.split()
+    def pids(self, live: Live | None = None) -> set[int]:
+        return self.ready_pids()
 
 
 @pytest.fixture()

@@ -74,8 +74,9 @@ def build_indexes(conn: psycopg.Connection, name: str, key: str,
 
 
 def table_bytes(conn: psycopg.Connection, name: str) -> int:
-    row = conn.execute("SELECT pg_total_relation_size(format('%%I.%%I', %s::text, %s::text)::regclass)",
-                       (STAGING, name)).fetchone()
+    row = conn.execute(
+        "SELECT pg_total_relation_size(format('%%I.%%I', %s::text, %s::text)::regclass)",
+        (STAGING, name)).fetchone()
     return int(row[0]) if row else 0
 
 

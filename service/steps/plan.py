@@ -58,7 +58,8 @@ def plan_layer(ds: Dataset, layer: Layer, local: LocalCopy, load_id: int,
         columns = plan_columns(layer, info)
         fids, sizes = feature_sizes(local.path, info)
     except BadSource as exc:
-        raise exc.where(dataset=ds.name, file=local.path.name)
+        exc.where(dataset=ds.name, file=local.path.name)
+        raise
     return ledger.LayerPlan(
         layer=layer.name, target_table=layer.table,
         staging_table=staging.staging_name(ds.name, layer.table, load_id),
