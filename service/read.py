@@ -103,8 +103,8 @@ def _gpkg_sizes(path: Path, info: LayerInfo) -> tuple[np.ndarray, np.ndarray]:
         ).fetchone()
         fid, geom, table = (_sqlite_ident(n) for n in (info.fid_column, geom_col, info.name))
         # Identifiers can't be bound parameters; each is quoted by _sqlite_ident.
-        query = f'SELECT "{fid}", coalesce(length("{geom}"), 0) FROM "{table}" ORDER BY 1'
-        rows = db.execute(query).fetchall()  # noqa: S608
+        query = f'SELECT "{fid}", coalesce(length("{geom}"), 0) FROM "{table}" ORDER BY 1'  # noqa: S608
+        rows = db.execute(query).fetchall()
     table = np.array(rows, dtype=np.int64).reshape(-1, 2)
     return table[:, 0], table[:, 1]
 

@@ -176,7 +176,7 @@ def star_rings(boxes: F64, counts: I64, rng: np.random.Generator,
     ring = np.repeat(np.arange(r), lengths)
     k = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     nv = n[ring]
-    k = k % nv  # closing vertex repeats vertex 0 bit for bit
+    k = k % nv  # the closing vertex sits where vertex 0 does
     w, h = widths(boxes)
     perim = 2 * (w + h)
     step = perim / n
@@ -195,6 +195,8 @@ def star_rings(boxes: F64, counts: I64, rng: np.random.Generator,
     vx, vy = bx - cx, by - cy
     norm = np.hypot(vx, vy)
     coords = np.column_stack([bx - depth * vx / norm, by - depth * vy / norm])
+    ends = np.cumsum(lengths)
+    coords[ends - 1] = coords[ends - lengths]  # close each ring exactly (noise differs)
     if defects is not None and np.any(defects != NO_DEFECT):
         coords, lengths = _add_defects(coords, lengths, boxes, defects)
     return coords, lengths
@@ -318,3 +320,23 @@ def build(layout: Layout, rng: np.random.Generator) -> Built:
         geoms[single] = polys[first[single]]
     return Built(geoms, int(lengths.sum()), int(len(np.unique(layout.hole_owner))),
                  int((parts > 1).sum()))
+
+
+def batches(budget: I64, max_vertices: int, max_features: int | None = None
+            ) -> list[tuple[int, int]]:
+    """Cut features into ``[start, stop)`` ranges of about ``max_vertices`` each.
+
+    Bounds memory: only one range's coordinates and geometries exist at a time. A single
+    feature larger than the limit gets a range of its own.
+    """
+    out: list[tuple[int, int]] = []
+    start, n = 0, len(budget)
+    cap = max_features or n
+    cum = np.cumsum(budget)
+    while start < n:
+        base = cum[start - 1] if start else 0
+        stop = int(np.searchsorted(cum, base + max_vertices, side="right"))
+        stop = min(max(stop, start + 1), start + cap, n)
+        out.append((start, stop))
+        start = stop
+    return out

@@ -137,7 +137,7 @@ def _write_level(gpkg: Path, k: int, level: _Level, attrs: pa.Table, seed: int,
     layer = LAYERS[k]
     for key in stats:
         stats[key][layer] = 0
-    bounds = _batches(level.layout.vertex_budget())
+    bounds = g.batches(level.layout.vertex_budget(), _BATCH_VERTICES, _BATCH_FEATURES)
     for b, (start, stop) in enumerate(bounds):
         built = g.build(level.layout.slice(start, stop), np.random.default_rng([seed, 1, k, b]))
         wkb = pa.array(shapely.to_wkb(built.geoms), type=pa.binary())
@@ -150,18 +150,6 @@ def _write_level(gpkg: Path, k: int, level: _Level, attrs: pa.Table, seed: int,
         stats["holes"][layer] += built.holes
 
 
-def _batches(budget: g.I64) -> list[tuple[int, int]]:
-    """Cut features into ranges of at most ~400 k vertices and 10 k features."""
-    out: list[tuple[int, int]] = []
-    start, n = 0, len(budget)
-    cum = np.cumsum(budget)
-    while start < n:
-        base = cum[start - 1] if start else 0
-        stop = int(np.searchsorted(cum, base + _BATCH_VERTICES, side="right"))
-        stop = min(max(stop, start + 1), start + _BATCH_FEATURES, n)
-        out.append((start, stop))
-        start = stop
-    return out
 
 
 def _skeleton(counts: tuple[int, ...], seed: int, vertex_scale: float,

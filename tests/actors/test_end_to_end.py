@@ -113,7 +113,7 @@ def _check_provenance(settings, run_id: str, manifest) -> None:
             "SELECT count(DISTINCT worker) FROM geoload.chunks JOIN geoload.loads USING (load_id) "
             "WHERE run_id = %s AND dataset = 'gadm'", (run_id,)).fetchone()[0]
     assert [r[0] for r in rows] == ["gadm", "timezone"]
-    for dataset, status, sha256, size, layers, url in rows:
+    for _dataset, status, sha256, size, layers, url in rows:
         assert status == "published" and len(sha256) == 64 and size > 0
         assert url.startswith(settings.mirror)
         for counts in layers.values():
