@@ -191,7 +191,8 @@ def star_rings(boxes: F64, counts: I64, rng: np.random.Generator,
     by = np.select([s < wv, s < wv + hv, s < 2 * wv + hv], [y0, y0 + (s - wv), y1],
                    y1 - (s - 2 * wv - hv))
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    depth = _depth(k / nv, ring, r, rng) * (MARGIN * np.minimum(wv, hv))
+    reach = MARGIN * np.minimum(wv, hv)
+    depth = _depth(k / nv, ring, r, rng, step[ring] / reach) * reach
     vx, vy = bx - cx, by - cy
     norm = np.hypot(vx, vy)
     coords = np.column_stack([bx - depth * vx / norm, by - depth * vy / norm])
@@ -202,14 +203,20 @@ def star_rings(boxes: F64, counts: I64, rng: np.random.Generator,
     return coords, lengths
 
 
-def _depth(t: F64, ring: I64, r: int, rng: np.random.Generator) -> F64:
-    """Inward depth in [0.05, 0.9) of the margin: two periodic waves plus noise."""
+def _depth(t: F64, ring: I64, r: int, rng: np.random.Generator, jitter: F64) -> F64:
+    """Inward depth in [0.05, 0.9) of the margin: two periodic waves plus noise.
+
+    The noise is at most about one step between vertices (``jitter``, in margin units), as
+    on a real coastline: neighbouring segments stay short and local. Noise as wide as the
+    margin would make every segment a long radial zigzag, a pathological case for GEOS's
+    validity check that real data never presents.
+    """
     f1 = rng.integers(2, 7, r)[ring]
     f2 = rng.integers(7, 31, r)[ring]
     p1 = rng.uniform(0, 2 * np.pi, r)[ring]
     p2 = rng.uniform(0, 2 * np.pi, r)[ring]
     u = (0.5 + 0.2 * np.sin(2 * np.pi * f1 * t + p1) + 0.15 * np.sin(2 * np.pi * f2 * t + p2)
-         + 0.15 * (2 * rng.random(len(t)) - 1))
+         + np.minimum(jitter, 0.15) * (2 * rng.random(len(t)) - 1))
     return 0.05 + 0.85 * np.clip(u, 0.0, 0.999)
 
 
