@@ -17,7 +17,7 @@ from dramatiq.results import Results
 from dramatiq.results.backends.redis import RedisBackend
 
 from service.errors import ServiceUnavailable
-from service.messages import PLAN, Next, to_dramatiq
+from service.messages import MAX_PRIORITY, PLAN, Next, to_dramatiq
 from service.settings import Settings
 from service.urls import mask
 
@@ -41,7 +41,8 @@ def make_broker(settings: Settings) -> RabbitmqBroker:
     Result keys are readable (``dramatiq-results:<queue>:<actor>:<message id>``), so the
     dashboard and scripts can find a run's results by scanning.
     """
-    broker = RabbitmqBroker(url=amqp_url(settings.broker_url), confirm_delivery=True)
+    broker = RabbitmqBroker(url=amqp_url(settings.broker_url), confirm_delivery=True,
+                            max_priority=MAX_PRIORITY)
     broker.add_middleware(CurrentMessage())
     backend = RedisBackend(url=settings.redis_url, use_namespace_prefix_keys=True)
     broker.add_middleware(Results(backend=backend, store_results=True,

@@ -209,8 +209,6 @@ def _stream_to_part(response: requests.Response, url: str, part: Path, start: in
                 digest.update(block)
                 if progress:
                     progress(written, total)
-            out.flush()
-            os.fsync(out.fileno())
     except OSError as exc:
         _handle_disk_error(exc, part)
         raise

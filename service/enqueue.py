@@ -1,7 +1,9 @@
 """``python -m service.enqueue gadm timezone``: start a run and return its id at once.
 
 With ``--wait`` it stays to draw progress and exits 0 only if every dataset
-was published. Unknown dataset names exit 2 before anything is enqueued; an
+was published. ``--if-changed`` first asks upstream, as the scheduled refresh
+does, and enqueues only the datasets whose version changed (all datasets when
+none are named). Unknown dataset names exit 2 before anything is enqueued; an
 unreachable PostGIS, Redis or RabbitMQ exits 3 naming which and where.
 """
 
@@ -10,9 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from service import catalog, cli
 from service import settings as config
+
+if TYPE_CHECKING:
+    from psycopg import Connection
+
+    from service.catalog import Dataset
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -26,12 +34,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=None,
                         help="with --wait, give up waiting after this many seconds")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--if-changed", action="store_true",
+                        help="ask upstream first; enqueue only datasets with a new version "
+                             "(default: every dataset), as the scheduled refresh does")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    names = catalog.names() if args.all else args.datasets
+    names = catalog.names() if args.all or (args.if_changed and not args.datasets) \
+        else args.datasets
     if not names:
         raise cli.fail(f"name at least one dataset ({', '.join(catalog.names())}) or --all",
                        cli.EXIT_USAGE)
@@ -39,19 +51,42 @@ def main(argv: list[str] | None = None) -> int:
     settings = config.get()
     from service import broker as messaging
     from service import live, runs
-    from service.pg import schema
     from service.pg.connect import connect
 
     with connect(settings, autocommit=True) as conn:
         live.ping(settings)
         broker = messaging.make_broker(settings)
         messaging.check(broker, settings)
-        schema.ensure(conn)
+        if args.if_changed:
+            return _if_changed(settings, conn, broker, datasets, args)
         started = runs.start(settings, conn, broker, datasets)
         _report(started, args.json)
         if not args.wait:
             return cli.EXIT_OK
         return wait(conn, settings, started.run_id, args.timeout, as_json=args.json)
+
+
+def _if_changed(settings: config.Settings, conn: Connection, broker: object,
+                datasets: list[Dataset], args: argparse.Namespace) -> int:
+    """The scheduler's check, by hand: exit 1 if upstream could not be asked about a dataset."""
+    from service import refresh
+
+    outcome = refresh.refresh(settings, conn, broker, datasets, origin="cli")
+    if args.json:
+        print(json.dumps(outcome.as_json()), flush=True)
+    out = sys.stderr if args.json else sys.stdout
+    for d in outcome.decisions:
+        run = f" (run {d.run_id})" if d.run_id else ""
+        print(f"{d.dataset}: {d.action}{run}: {d.reason}",
+              file=sys.stderr if d.action == refresh.ERROR else out, flush=True)
+    code = cli.EXIT_FAILED if any(d.action == refresh.ERROR for d in outcome.decisions) \
+        else cli.EXIT_OK
+    if outcome.run_id is None:
+        return code
+    if not args.wait:
+        print(f"follow it: python -m service.status {outcome.run_id}", file=sys.stderr)
+        return code
+    return max(code, wait(conn, settings, outcome.run_id, args.timeout, as_json=args.json))
 
 
 def _report(started: object, as_json: bool) -> None:

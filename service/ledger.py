@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -67,7 +67,7 @@ def get_load(conn: psycopg.Connection, run_id: str, dataset: str, *,
 
 def set_status(conn: psycopg.Connection, load_id: int, status: str, *,
                unless: tuple[str, ...] = TERMINAL) -> None:
-    conn.execute("UPDATE geoload.loads SET status = %s, started_at = coalesce(started_at, now()) "
+    conn.execute("UPDATE geoload.loads SET status = %s, started_at = coalesce(started_at, clock_timestamp()) "
                  "WHERE load_id = %s AND status <> ALL(%s)", (status, load_id, list(unless)))
 
 
@@ -76,7 +76,7 @@ def record_fetch(conn: psycopg.Connection, load_id: int, local: "LocalCopy") -> 
     v = local.validators
     conn.execute(
         "UPDATE geoload.loads SET source_url = %s, etag = %s, last_modified = %s, bytes = %s, "
-        "sha256 = %s, fetched_at = now(), status = 'fetched' "
+        "sha256 = %s, fetched_at = clock_timestamp(), status = 'fetched' "
         "WHERE load_id = %s AND sha256 IS NULL AND status <> ALL(%s)",
         (local.url, v.etag, v.last_modified, v.size, v.sha256, load_id, list(TERMINAL)))
 
@@ -150,7 +150,7 @@ def start_attempt(conn: psycopg.Connection, load_id: int, layer: str, chunk_no: 
     """Count an attempt in its own transaction, so that it survives a rollback of the load."""
     with conn.transaction():
         conn.execute("UPDATE geoload.chunks SET attempts = attempts + 1, worker = %s, "
-                     "started_at = now(), error = NULL WHERE load_id = %s AND layer = %s "
+                     "started_at = clock_timestamp(), error = NULL WHERE load_id = %s AND layer = %s "
                      "AND chunk_no = %s AND status <> 'loaded'",
                      (worker_id(), load_id, layer, chunk_no))
 
@@ -161,6 +161,7 @@ class ChunkCounts:
     empty: int
     repaired: int
     parts_dropped: int
+    stages: dict[str, float] = field(default_factory=dict)
 
 
 def complete_chunk(conn: psycopg.Connection, load_id: int, layer: str, chunk_no: int,
@@ -171,7 +172,7 @@ def complete_chunk(conn: psycopg.Connection, load_id: int, layer: str, chunk_no:
     "done == total" and triggers the layer's indexing.
     """
     conn.execute("UPDATE geoload.chunks SET status = 'loaded', loaded = %s, empty = %s, "
-                 "repaired = %s, parts_dropped = %s, worker = %s, finished_at = now(), "
+                 "repaired = %s, parts_dropped = %s, worker = %s, finished_at = clock_timestamp(), "
                  "seconds = %s WHERE load_id = %s AND layer = %s AND chunk_no = %s",
                  (counts.loaded, counts.empty, counts.repaired, counts.parts_dropped,
                   worker_id(), seconds, load_id, layer, chunk_no))
@@ -201,7 +202,7 @@ def layer_ready(conn: psycopg.Connection, load_id: int, layer: str, table_bytes:
 
 def fail_chunk(conn: psycopg.Connection, load_id: int, layer: str, chunk_no: int,
                error: str) -> None:
-    conn.execute("UPDATE geoload.chunks SET status = 'failed', error = %s, finished_at = now() "
+    conn.execute("UPDATE geoload.chunks SET status = 'failed', error = %s, finished_at = clock_timestamp() "
                  "WHERE load_id = %s AND layer = %s AND chunk_no = %s AND status <> 'loaded'",
                  (error, load_id, layer, chunk_no))
 
@@ -210,7 +211,7 @@ def fail_load(conn: psycopg.Connection, load_id: int, error: str, error_type: st
               step: str) -> bool:
     """Mark a load failed unless it already ended; True when this call failed it."""
     row = conn.execute("UPDATE geoload.loads SET status = 'failed', error = %s, error_type = %s, "
-                       "error_step = %s, finished_at = now() WHERE load_id = %s "
+                       "error_step = %s, finished_at = clock_timestamp() WHERE load_id = %s "
                        "AND status <> ALL(%s) RETURNING load_id",
                        (error, error_type, step, load_id, list(TERMINAL))).fetchone()
     return row is not None

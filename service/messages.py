@@ -25,6 +25,12 @@ PUBLISH = "publish_dataset"
 FAILURE = "record_failure"
 REFRESH = "refresh_datasets"
 
+#: RabbitMQ priorities (the queue is declared with ``x-max-priority``): a layer's index
+#: build and a dataset's publish overtake the chunks still queued, so they overlap
+#: the loading of other layers instead of all waiting for the very last chunk.
+PRIORITY = {FAILURE: 8, FINISH: 5, PUBLISH: 5, FETCH: 3, PLAN: 3}
+MAX_PRIORITY = 10
+
 #: What each actor's positional arguments are, for validation and failure reports.
 ARGUMENTS: dict[str, tuple[str, ...]] = {
     FETCH: ("run_id", "dataset"),
@@ -53,4 +59,5 @@ def to_dramatiq(step: Next, queue: str, **options: object) -> "dramatiq.Message"
     import dramatiq
 
     return dramatiq.Message(queue_name=queue, actor_name=step.actor, args=tuple(step.args),
-                            kwargs={}, options=dict(options))
+                            kwargs={}, options={"broker_priority": PRIORITY.get(step.actor, 0),
+                                                **options})

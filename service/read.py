@@ -121,8 +121,9 @@ def _sqlite_ident(name: str) -> str:
 
 
 def fid_filter(info: LayerInfo, first: int, last: int) -> str:
-    """An attribute filter selecting fids ``first..last``; GDAL pushes it to the index."""
-    column = f'"{_sqlite_ident(info.fid_column)}"' if info.driver == "GPKG" else "FID"
+    """An attribute filter selecting fids ``first..last``; a GeoPackage answers it from its
+    rowid index."""
+    column = f'"{_sqlite_ident(info.fid_column)}"' if info.fid_column else "FID"
     return f"{column} >= {int(first)} AND {column} <= {int(last)}"
 
 
@@ -130,8 +131,13 @@ def batches(path: Path, info: LayerInfo, first: int, last: int,
             columns: list[str], batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
     """Arrow batches of fids ``first..last``: fid, the named columns, then WKB geometry."""
     kwargs: dict[str, Any] = dict(layer=info.name, columns=columns, return_fids=True,
-                                  where=fid_filter(info, first, last),
                                   use_pyarrow=True, batch_size=batch_rows)
+    if info.driver == "ESRI Shapefile":
+        # Shapefile fids are record numbers; asking for them by id seeks through the .shx,
+        # where an attribute filter would scan every record (measured 8x slower).
+        kwargs["fids"] = np.arange(first, last + 1)
+    else:
+        kwargs["where"] = fid_filter(info, first, last)
     try:
         with raw.open_arrow(path, **kwargs) as (meta, reader):
             geometry = meta["geometry_name"] or "wkb_geometry"

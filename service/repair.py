@@ -16,6 +16,11 @@ import numpy as np
 import shapely
 
 POLYGON, MULTIPOLYGON, COLLECTION = 3, 6, 7
+#: WKB header of a little-endian MultiPolygon holding one polygon.
+_MULTI_OF_ONE = b"\x01" + MULTIPOLYGON.to_bytes(4, "little") + (1).to_bytes(4, "little")
+#: Headers of plain 2D little-endian WKB (no Z, M or SRID flags), safe to pass through.
+_POLYGON_2D = b"\x01" + POLYGON.to_bytes(4, "little")
+_MULTIPOLYGON_2D = b"\x01" + MULTIPOLYGON.to_bytes(4, "little")
 #: Longitude/latitude slack for coordinates a rounding error beyond ±180/±90.
 BOUNDS_SLACK = 1e-6
 
@@ -45,13 +50,33 @@ def repair(wkb: np.ndarray) -> Repaired:
     if invalid.any():
         geoms[invalid] = shapely.make_valid(geoms[invalid], method="structure",
                                             keep_collapsed=False)
+    types = shapely.get_type_id(geoms)
     geoms, result.promoted, result.parts_dropped = _as_multipolygons(geoms, ~missing)
     lost = ~missing & (shapely.is_missing(geoms) | shapely.is_empty(geoms))
     result.unrepairable = np.flatnonzero(lost)
     result.out_of_bounds = _out_of_bounds(geoms)
     keep = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
-    result.wkb[keep] = shapely.to_wkb(geoms[keep], output_dimension=2, byte_order=1)
+    untouched = keep & ~invalid
+    _reuse_source_wkb(result.wkb, wkb, untouched, types)
+    rebuilt = keep & (result.wkb == None)  # noqa: E711 - elementwise test on an object array
+    result.wkb[rebuilt] = shapely.to_wkb(geoms[rebuilt], output_dimension=2, byte_order=1)
     return result
+
+
+def _reuse_source_wkb(out: np.ndarray, wkb: np.ndarray, untouched: np.ndarray,
+                      types: np.ndarray) -> None:
+    """Valid 2D source WKB is already what PostGIS wants: keep its bytes, don't re-encode.
+
+    A little-endian MultiPolygon is copied as is; a Polygon becomes a MultiPolygon of one
+    by prefixing a header, which is exactly the WKB GEOS would write.
+    """
+    for row in np.flatnonzero(untouched & ((types == POLYGON) | (types == MULTIPOLYGON))):
+        source = wkb[row]
+        header = source[:5]
+        if header == _MULTIPOLYGON_2D:
+            out[row] = source
+        elif header == _POLYGON_2D:
+            out[row] = _MULTI_OF_ONE + source
 
 
 def _present(wkb: np.ndarray) -> np.ndarray:

@@ -33,7 +33,9 @@ def start(settings: Settings, conn: psycopg.Connection, broker: Any, datasets: l
           *, origin: str = "cli", retry_of: str | None = None) -> Started:
     """Record a run and publish one group of fetch → plan pipelines, one per dataset."""
     from service import broker as messaging
+    from service.pg import schema
 
+    schema.ensure(conn)
     names = [d.name for d in datasets]
     releases = {d.name: d.release(settings) for d in datasets}
     run_id = ledger.create_run(conn, names, releases, origin=origin, retry_of=retry_of)

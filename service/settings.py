@@ -49,8 +49,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GEOLOAD_QUEUE", "queue", "geoload", "RabbitMQ queue the actors consume."),
     Setting("GEOLOAD_CHUNK_FEATURES", "chunk_features", "20000",
             "Most features in one chunk message."),
-    Setting("GEOLOAD_CHUNK_BYTES", "chunk_bytes", "16000000",
+    Setting("GEOLOAD_CHUNK_BYTES", "chunk_bytes", "8000000",
             "Target geometry bytes in one chunk message (splits huge layers by weight)."),
+    Setting("GEOLOAD_INFLIGHT_BYTES", "inflight_bytes", "24000000",
+            "Source geometry bytes one worker process decodes at once (bounds its memory)."),
     Setting("GEOLOAD_MAX_DOWNLOAD_BYTES", "max_download_bytes", "8000000000",
             "Refuse downloads larger than this."),
     Setting("GEOLOAD_MAX_EXTRACT_BYTES", "max_extract_bytes", "40000000000",
@@ -95,6 +97,7 @@ class Settings:
     queue: str
     chunk_features: int
     chunk_bytes: int
+    inflight_bytes: int
     max_download_bytes: int
     max_extract_bytes: int
     max_compression_ratio: float

@@ -29,8 +29,11 @@ class WorkerGroup:
         self.processes = processes
         self.log = log or Path(settings.cache_dir).parent / f"workers-{time.time_ns()}.log"
         self.log.parent.mkdir(parents=True, exist_ok=True)
+        # Prefetch counts messages in progress: one per thread keeps every thread busy
+        # without a busy process holding chunks an idle one could run.
         environment = {**to_env(settings), "PYTHONPATH": str(ROOT),
-                       "dramatiq_queue_prefetch": "1", "GEOLOAD_WORKER_METRICS": "0", **env}
+                       "dramatiq_queue_prefetch": str(threads), "GEOLOAD_WORKER_METRICS": "0",
+                       **env}
         cmd = [sys.executable, "-m", "dramatiq", "actors", "--processes", str(processes),
                "--threads", str(threads), "--worker-shutdown-timeout", "10000"]
         with open(self.log, "wb") as out:

@@ -141,7 +141,7 @@ def clean_db(settings: Settings) -> Settings:
 
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment a child process (CLI, worker) needs to act as ``settings``."""
-    return {**to_env(settings), "PYTHONPATH": str(ROOT), "dramatiq_queue_prefetch": "1",
+    return {**to_env(settings), "PYTHONPATH": str(ROOT), "dramatiq_queue_prefetch": "2",
             "GEOLOAD_WORKER_METRICS": "0", **extra}
 
 

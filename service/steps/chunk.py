@@ -9,12 +9,12 @@ worker killed mid-COPY rolls everything back and the redelivery redoes it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from service import ledger
+from service import budget, ledger
 from service.columns import Column
 from service.errors import BadMessage, BadSource
 from service.fetch import LocalCopy, fetch
@@ -45,7 +45,8 @@ def load_chunk(settings: Settings, live: Live, run_id: str, dataset: str, layer:
         ledger.start_attempt(conn, load.load_id, layer, chunk_no)
         local = fetch(ds, settings, pinned_sha256=load.sha256)
         started = time.perf_counter()
-        with conn.transaction():
+        with budget.for_process(settings.inflight_bytes).hold(chunk["weight"]), \
+                conn.transaction():
             chunk = ledger.chunk_row(conn, load.load_id, layer, chunk_no, lock=True)
             assert chunk is not None
             if chunk["status"] == "loaded":
@@ -58,7 +59,7 @@ def load_chunk(settings: Settings, live: Live, run_id: str, dataset: str, layer:
     follow = [Next(FINISH, (run_id, dataset, layer))] if done == total else []
     return Outcome({"status": "loaded", **ids, "features": counts.loaded,
                     "repaired": counts.repaired, "empty": counts.empty,
-                    "seconds": round(time.perf_counter() - started, 3),
+                    "seconds": round(time.perf_counter() - started, 3), "stages": counts.stages,
                     "worker": ledger.worker_id()}, follow)
 
 
@@ -75,6 +76,13 @@ class _Tally:
     empty: int = 0
     repaired: int = 0
     parts_dropped: int = 0
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
+        ("read", "repair", "copy"), 0.0))
+
+    def timed(self, stage: str, started: float) -> float:
+        now = time.perf_counter()
+        self.seconds[stage] += now - started
+        return now
 
 
 def _copy_chunk(conn: Any, live: Live, local: LocalCopy, plan: dict[str, Any],
@@ -85,23 +93,30 @@ def _copy_chunk(conn: Any, live: Live, local: LocalCopy, plan: dict[str, Any],
     sources = [c.source for c in columns if c.source != "__fid"]
     tally = _Tally()
     with conn.cursor() as cur, Copier(cur, plan["staging_table"], columns) as copier:
+        clock = time.perf_counter()
         for batch in batches(local.path, info, chunk["fid_first"], chunk["fid_last"], sources):
+            clock = tally.timed("read", clock)
             fixed = repair(np.asarray(batch.column("__wkb").to_numpy(zero_copy_only=False)))
             _refuse_unloadable(fixed, batch, ids, local)
+            clock = tally.timed("repair", clock)
             copier.write(batch, fixed.wkb)
+            clock = tally.timed("copy", clock)
             tally.loaded += batch.num_rows
             tally.empty += fixed.empty
             tally.repaired += fixed.repaired
             tally.parts_dropped += fixed.parts_dropped
             live.chunk_progress(ids["run_id"], ids["dataset"], ids["layer"], ids["chunk_no"],
                                 tally.loaded)
+            clock = time.perf_counter()
+    tally.timed("copy", clock)  # the server finishing the COPY
     if tally.loaded != chunk["features"]:
         raise BadSource(f"layer {ids['layer']!r} fids {chunk['fid_first']}..{chunk['fid_last']}: "
                         f"read {tally.loaded} features, planned {chunk['features']}",
                         dataset=ids["dataset"], file=local.path.name,
                         hint="the cached file changed under the run; clear GEOLOAD_CACHE_DIR and "
                              "enqueue again")
-    return ledger.ChunkCounts(tally.loaded, tally.empty, tally.repaired, tally.parts_dropped)
+    return ledger.ChunkCounts(tally.loaded, tally.empty, tally.repaired, tally.parts_dropped,
+                              {k: round(v, 3) for k, v in tally.seconds.items()})
 
 
 def _refuse_unloadable(fixed: Repaired, batch: Any, ids: dict[str, Any],

@@ -69,3 +69,14 @@ def test_out_of_bounds_and_malformed_are_reported():
 def test_output_is_2d_little_endian_wkb():
     (raw,) = repair(wkb("POLYGON Z((0 0 5,1 0 5,1 1 5,0 0 5))")).wkb
     assert raw[:1] == b"\x01" and not shapely.has_z(shapely.from_wkb(raw))
+
+
+def test_valid_source_wkb_passes_through_byte_for_byte_like_geos_would_write_it():
+    poly = shapely.from_wkt("POLYGON((0 0,1 0,1 1,0 0))")
+    multi = shapely.from_wkt("MULTIPOLYGON(((0 0,1 0,1 1,0 0)),((5 5,6 5,6 6,5 5)))")
+    data = np.array([shapely.to_wkb(poly), shapely.to_wkb(multi)], dtype=object)
+    out = repair(data).wkb
+    assert out[1] is data[1]
+    assert out[0] == shapely.to_wkb(shapely.multipolygons([poly]), byte_order=1)
+    big_endian = np.array([shapely.to_wkb(poly, byte_order=0)], dtype=object)
+    assert repair(big_endian).wkb[0] == out[0]

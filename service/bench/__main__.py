@@ -1,0 +1,127 @@
+"""``python -m service.bench``: see :mod:`service.bench`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from service import cli
+from service import settings as config
+from service.bench import data, peers, report, runner
+from service.settings import Settings
+from service.testdata.server import serve
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m service.bench", description=__doc__)
+    p.add_argument("datasets", nargs="*", default=["timezone", "gadm"])
+    p.add_argument("--size", default="bench", help="generated data size: tiny, small, bench")
+    p.add_argument("--gadm", help="path or URL of a GADM levels zip instead of generated data")
+    p.add_argument("--timezone", help="path or URL of a timezone shapefile zip")
+    p.add_argument("--data", type=Path, help="where generated data is kept (reused)")
+    p.add_argument("--runs", type=int, default=3, help="runs per way (medians are printed)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes of the N-way run")
+    p.add_argument("--threads", type=int, default=2, help="threads per worker process")
+    p.add_argument("--database", default="geoload_bench", help="database to load into")
+    p.add_argument("--no-ogr2ogr", action="store_true", help="skip ogr2ogr")
+    p.add_argument("--json", type=Path, help="also write the table as JSON here")
+    return p.parse_args(argv)
+
+
+def bench_settings(base: Settings, database: str) -> Settings:
+    url = base.database_url.rsplit("/", 1)[0] + "/" + database
+    with psycopg.connect(base.database_url.rsplit("/", 1)[0] + "/postgres",
+                         autocommit=True) as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                             (database,)).fetchone():
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    return replace(base, database_url=url, queue="geoload-bench")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    base = config.get()
+    settings = bench_settings(base, args.database)
+    work = peers.scratch()
+    root = args.data or base.cache_dir / "bench-data"
+    data.assemble(root, settings, args.size, {"gadm": args.gadm, "timezone": args.timezone})
+    rows: list[report.Row] = []
+    notes: list[str] = []
+    try:
+        with serve(root) as server:
+            settings = replace(settings, mirror=server.url)
+            for dataset in args.datasets:
+                rows += bench_dataset(settings, dataset, args, root, work)
+            rows.append(enqueue_row(settings, args.runs))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    notes += speedups(rows, args.workers)
+    notes.append(f"{args.runs} runs per way; {os.cpu_count()} CPUs; worker processes run "
+                 f"{args.threads} threads each; geoload's time includes the download from "
+                 "127.0.0.1, extraction and the atomic swap.")
+    entries = report.table(rows)
+    print(report.render(entries, notes))
+    if args.json:
+        args.json.write_text(json.dumps({"rows": entries, "notes": notes}, indent=2))
+    return cli.EXIT_OK
+
+
+def bench_dataset(settings: Settings, dataset: str, args: argparse.Namespace, root: Path,
+                  work: Path) -> list[report.Row]:
+    rows = []
+    for processes in dict.fromkeys((1, args.workers)):
+        row = report.Row(dataset, f"geoload {processes} worker" + ("s" if processes > 1 else ""))
+        for _ in range(args.runs):
+            timed = runner.geoload_once(settings, dataset, processes, args.threads, work)
+            row.runs.append(timed.seconds)
+            row.peak_rss = max(row.peak_rss or 0, timed.peak_rss)
+            print(f"  {dataset} {row.way}: {timed.seconds:.2f} s, peak RSS "
+                  f"{timed.peak_rss / 2**20:.0f} MB", file=sys.stderr, flush=True)
+        rows.append(row)
+    if not args.no_ogr2ogr and peers.ogr2ogr_available():
+        source = peers.ogr2ogr_source(data.local_file(root, dataset, settings), dataset,
+                                      settings, work)
+        rows.append(report.Row(dataset, "ogr2ogr", [peers.run_ogr2ogr(source, dataset,
+                                                                      settings)
+                                                    for _ in range(args.runs)]))
+    dumps = peers.dump_final_rows(dataset, settings, work)
+    rows.append(report.Row(dataset, "raw binary COPY",
+                           [peers.run_copy_floor(dumps, settings) for _ in range(args.runs)]))
+    return rows
+
+
+def enqueue_row(settings: Settings, runs: int) -> report.Row:
+    """The producer's wall time, interpreter start included, against an idle queue."""
+    probe = replace(settings, queue="geoload-bench-enqueue")
+    times = [runner.enqueue_wall_seconds(probe, ["gadm", "timezone"]) for _ in range(runs + 2)]
+    runner.purge(probe)
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM geoload.runs WHERE origin = 'cli' AND run_id IN (SELECT run_id "
+                     "FROM geoload.loads WHERE status = 'queued')")
+    return report.Row("both", "enqueue (producer CLI)", times)
+
+
+def speedups(rows: list[report.Row], workers: int) -> list[str]:
+    notes = []
+    for dataset in dict.fromkeys(r.dataset for r in rows):
+        one = [r for r in rows if r.dataset == dataset and r.way == "geoload 1 worker"]
+        many = [r for r in rows if r.dataset == dataset and r.way == f"geoload {workers} workers"]
+        if one and many:
+            notes.append(f"{dataset}: 1 → {workers} workers speedup "
+                         f"{statistics.median(one[0].runs) / statistics.median(many[0].runs):.2f}x")
+    return notes
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,52 @@
+"""The benchmark's table: medians, ratios against ogr2ogr and the COPY floor, peak RSS."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Row:
+    dataset: str
+    way: str
+    runs: list[float] = field(default_factory=list)
+    peak_rss: int | None = None
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.runs)
+
+
+def table(rows: list[Row]) -> list[dict[str, Any]]:
+    """Rows with their ratios to the same dataset's ogr2ogr and COPY floor medians."""
+    out = []
+    for row in rows:
+        peers = {r.way: r.median for r in rows if r.dataset == row.dataset and r.runs}
+        ogr, floor = peers.get("ogr2ogr"), peers.get("raw binary COPY")
+        out.append({
+            "dataset": row.dataset, "way": row.way, "median_s": round(row.median, 3),
+            "runs_s": [round(r, 3) for r in row.runs],
+            "vs_ogr2ogr": round(row.median / ogr, 3) if ogr else None,
+            "vs_copy_floor": round(row.median / floor, 3) if floor else None,
+            "peak_rss_mb": round(row.peak_rss / 2**20) if row.peak_rss else None,
+        })
+    return out
+
+
+def render(entries: list[dict[str, Any]], notes: list[str]) -> str:
+    header = (f"{'dataset':<9} {'way':<28} {'median s':>9} {'vs ogr2ogr':>10} "
+              f"{'vs COPY':>8} {'peak RSS':>9}  runs (s)")
+    lines = [header, "-" * len(header)]
+    for e in entries:
+        lines.append(
+            f"{e['dataset']:<9} {e['way']:<28} {e['median_s']:>9.2f} "
+            f"{_ratio(e['vs_ogr2ogr']):>10} {_ratio(e['vs_copy_floor']):>8} "
+            f"{(str(e['peak_rss_mb']) + ' MB') if e['peak_rss_mb'] else '-':>9}  "
+            f"{', '.join(f'{r:.2f}' for r in e['runs_s'])}")
+    return "\n".join(lines + [""] + notes)
+
+
+def _ratio(value: float | None) -> str:
+    return f"{value:.2f}x" if value is not None else "-"

@@ -1,0 +1,94 @@
+"""One timed geoload run: real worker processes, real broker, the dataset published."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pika
+
+from service import catalog, runs
+from service.broker import make_broker
+from service.live import Live
+from service.pg.connect import connect
+from service.settings import Settings, to_env
+from service.worker_group import ROOT, WorkerGroup
+
+
+@dataclass(frozen=True)
+class Timed:
+    seconds: float
+    wall: float
+    peak_rss: int
+    processes: int
+    threads: int
+
+
+def geoload_once(settings: Settings, dataset: str, processes: int, threads: int,
+                 work: Path) -> Timed:
+    """Load ``dataset`` once with a fresh cache: download included, worker start excluded.
+
+    ``seconds`` runs from the first message picked up to the dataset published, from
+    the load's own timestamps in ``geoload.loads``.
+    """
+    cache = work / f"cache-{time.time_ns()}"
+    run_settings = replace(settings, cache_dir=cache)
+    purge(run_settings)
+    group = WorkerGroup(run_settings, processes=processes, threads=threads,
+                        log=work / "workers.log")
+    try:
+        group.wait_ready()
+        started = time.perf_counter()
+        run_id = _start(run_settings, dataset)
+        status = _wait(run_settings, run_id)
+        wall = time.perf_counter() - started
+        peak = max(group.peak_rss_bytes().values(), default=0)
+    finally:
+        group.stop()
+        shutil.rmtree(cache, ignore_errors=True)
+    load = status.datasets[0]
+    if load.status != "published":
+        raise RuntimeError(f"{dataset} did not load: {load.error} (see {group.log})")
+    assert load.started_at and load.finished_at
+    seconds = (load.finished_at - load.started_at).total_seconds()
+    return Timed(seconds, wall, peak, processes, threads)
+
+
+def _start(settings: Settings, dataset: str) -> str:
+    broker = make_broker(settings)
+    with connect(settings, autocommit=True) as conn:
+        return runs.start(settings, conn, broker, [catalog.get(dataset)],
+                          origin="bench").run_id
+
+
+def _wait(settings: Settings, run_id: str, timeout: float = 3600) -> runs.RunStatus:
+    live = Live(settings)
+    deadline = time.monotonic() + timeout
+    with connect(settings, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            status = runs.status(conn, live, run_id)
+            if status is not None and status.finished:
+                return status
+            time.sleep(0.05)
+    raise TimeoutError(f"run {run_id} did not finish in {timeout}s")
+
+
+def purge(settings: Settings) -> None:
+    """Empty the bench queue, so that nothing from an earlier run is waiting in it."""
+    with pika.BlockingConnection(pika.URLParameters(settings.broker_url)) as connection:
+        channel = connection.channel()
+        for suffix in ("", ".DQ", ".XQ"):
+            channel.queue_delete(settings.queue + suffix)
+
+
+def enqueue_wall_seconds(settings: Settings, datasets: list[str]) -> float:
+    """Wall time of ``python -m service.enqueue …``, interpreter start included."""
+    env = {**to_env(settings), "PYTHONPATH": str(ROOT)}
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "service.enqueue", *datasets], cwd=ROOT, env=env,
+                   check=True, capture_output=True)
+    return time.perf_counter() - started

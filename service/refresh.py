@@ -1,0 +1,351 @@
+"""Scheduled refresh: load a dataset again only when upstream published a new version.
+
+A dataset's *version* is its release tag (when the catalog pins one) plus
+upstream's validator: the ETag, else the Last-Modified date. Upstream is asked
+with a conditional GET carrying the validators of the last published load, so
+an unchanged file costs one 304 and no body.
+
+Delivery is at-least-once and nothing stops two schedulers from ticking, so
+the decision to load is a claim: a row keyed on (dataset, version) in
+``geoload.refreshes``. Only the check that inserted the key starts a run; a
+second scheduler, a redelivered tick or ``enqueue --if-changed`` finds the key
+taken and does nothing. A claim is handed on only when its run failed (the
+next tick tries that version again) or when its claimer died before starting
+the run (after :data:`STALE_CLAIM_S`).
+
+Upstream without any validator can't tell versions of one release apart: such
+a dataset is loaded once per release and then left alone (say so in the
+result); ``python -m service.enqueue DATASET`` reloads it by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import psycopg
+import requests
+
+from service import catalog, ledger
+from service.catalog import Dataset
+from service.download import Validators, new_session
+from service.errors import GeoloadError, TransientError, UpstreamUnavailable
+from service.fetch import source_url
+from service.settings import Settings
+from service.urls import mask
+
+log = logging.getLogger(__name__)
+
+#: A claim whose run never started (its claimer died in between) is taken over after this.
+STALE_CLAIM_S = 600
+
+DDL = """
+CREATE TABLE IF NOT EXISTS geoload.refreshes (
+    dataset        text NOT NULL,
+    version        text NOT NULL,
+    claimed_at     timestamptz NOT NULL DEFAULT now(),
+    claimed_by     text NOT NULL,
+    attempts       int NOT NULL DEFAULT 1,
+    run_id         text,
+    PRIMARY KEY (dataset, version)
+);
+"""
+
+#: Actions of a :class:`Decision`.
+LOAD, UNCHANGED, TAKEN, ERROR = "load", "unchanged", "taken", "error"
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """What upstream says about a dataset's file now."""
+
+    dataset: str
+    url: str
+    release: str | None
+    etag: str | None
+    last_modified: str | None
+    not_modified: bool = False
+
+    @property
+    def version(self) -> str:
+        return version_of(self.release, self.etag, self.last_modified)
+
+    @property
+    def validated(self) -> bool:
+        return bool(self.etag or self.last_modified)
+
+
+@dataclass(frozen=True)
+class Known:
+    """A load of the dataset as recorded in ``geoload.loads``."""
+
+    run_id: str
+    status: str
+    release: str | None
+    etag: str | None
+    last_modified: str | None
+    source_url: str | None
+    bytes: int | None
+    sha256: str | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one check decided for one dataset, and why."""
+
+    dataset: str
+    action: str
+    reason: str
+    version: str | None = None
+    run_id: str | None = None
+    transient: bool = False
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """Every dataset's decision, and the run started for those that changed (if any)."""
+
+    decisions: list[Decision]
+    run_id: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "decisions": [asdict(d) for d in self.decisions]}
+
+
+def version_of(release: str | None, etag: str | None, last_modified: str | None) -> str:
+    """The claim key: ``<release>|etag:<etag>``, ``|last-modified:<date>`` or ``|unvalidated``."""
+    if etag:
+        validator = f"etag:{_strong(etag)}"
+    elif last_modified:
+        validator = f"last-modified:{last_modified}"
+    else:
+        validator = "unvalidated"
+    return f"{release or ''}|{validator}"
+
+
+def same_version(upstream: Upstream, load: Known) -> bool:
+    """Whether ``load`` loaded what upstream serves now, judged by release and validator.
+
+    Without any validator, one release is one version: nothing finer can be told.
+    """
+    if upstream.release != load.release:
+        return False
+    if upstream.etag:
+        return _strong(upstream.etag) == _strong(load.etag or "")
+    if upstream.last_modified:
+        return upstream.last_modified == load.last_modified
+    return True
+
+
+def probe(settings: Settings, dataset: Dataset, published: Known | None) -> Upstream:
+    """Ask upstream, conditionally on the last published load, what it serves now.
+
+    A GET rather than a HEAD: signed redirect targets (GitHub release assets)
+    accept only the method they were signed for. The body is never read.
+    """
+    from service.download import _check_status, _request_headers  # the downloader's own rules
+
+    url = source_url(dataset, settings)
+    release = dataset.release(settings)
+    previous = _validators(published, url) if published and published.release == release else None
+    try:
+        response = new_session().get(url, headers=_request_headers(previous, None), stream=True,
+                                     allow_redirects=True,
+                                     timeout=(settings.connect_timeout, settings.read_timeout))
+    except requests.RequestException as exc:
+        raise UpstreamUnavailable(f"can't reach {mask(url)}: {type(exc).__name__}",
+                                  dataset=dataset.name,
+                                  hint="check the network or GEOLOAD_MIRROR; the next check "
+                                       "tries again") from exc
+    with response:
+        if response.status_code == 304 and previous is not None:
+            return Upstream(dataset.name, mask(url), release, previous.etag,
+                            previous.last_modified, not_modified=True)
+        _check_status(response, url)
+        return Upstream(dataset.name, mask(url), release, response.headers.get("ETag"),
+                        response.headers.get("Last-Modified"))
+
+
+def check(settings: Settings, conn: psycopg.Connection, dataset: Dataset) -> Decision:
+    """Compare upstream's version with what was loaded; no side effects."""
+    published = _last_published(conn, dataset.name)
+    up = probe(settings, dataset, published)
+    if up.not_modified:
+        return Decision(dataset.name, UNCHANGED, "upstream answered 304 Not Modified to the "
+                        f"validators of run {published.run_id if published else '?'}", up.version)
+    if not up.validated:
+        if _release_published(conn, dataset.name, up.release):
+            return Decision(dataset.name, UNCHANGED,
+                            "upstream sends neither ETag nor Last-Modified, so versions can't be "
+                            f"told apart; release {up.release or '(none)'} is already published",
+                            up.version)
+        return Decision(dataset.name, LOAD, "upstream sends no validator and release "
+                        f"{up.release or '(none)'} was never published", up.version)
+    if published is not None and same_version(up, published):
+        return Decision(dataset.name, UNCHANGED, f"same version as run {published.run_id}",
+                        up.version)
+    busy = [k for k in _loading(conn, dataset.name) if same_version(up, k)]
+    if busy:
+        return Decision(dataset.name, UNCHANGED, f"run {busy[0].run_id} is loading this version",
+                        up.version, busy[0].run_id)
+    was = (f"run {published.run_id} loaded "
+           f"{version_of(published.release, published.etag, published.last_modified)}"
+           if published else "nothing published yet")
+    return Decision(dataset.name, LOAD, f"upstream serves {up.version}; {was}", up.version)
+
+
+def refresh(settings: Settings, conn: psycopg.Connection, broker: Any,
+            datasets: list[Dataset], *, origin: str) -> Refreshed:
+    """Check every dataset; start one run for those that changed and whose claim we won.
+
+    ``conn`` is an autocommit connection to a database with geoload's schema.
+    """
+    from service import runs
+
+    ensure(conn)
+    decisions = [_check_safely(settings, conn, d) for d in datasets]
+    decisions = [_claim(conn, d, f"{origin}@{ledger.worker_id()}") if d.action == LOAD else d
+                 for d in decisions]
+    won = [d for d in decisions if d.action == LOAD]
+    if not won:
+        return Refreshed(decisions, None)
+    try:
+        started = runs.start(settings, conn, broker, [catalog.get(d.dataset) for d in won],
+                             origin=origin)
+    except Exception:
+        _release(conn, won)
+        raise
+    _attach(conn, won, started.run_id)
+    return Refreshed([replace(d, run_id=started.run_id) if d.action == LOAD else d
+                      for d in decisions], started.run_id)
+
+
+def tick(settings: Settings, broker: Any, *, origin: str = "scheduler") -> dict[str, Any]:
+    """The scheduler's periodic check of every dataset in the catalog.
+
+    Raises when upstream was unreachable for some dataset, so that Dramatiq
+    retries the tick; what it already decided stands, since claims are idempotent.
+    """
+    from service.pg import schema
+    from service.pg.connect import connect
+
+    with connect(settings, autocommit=True, application_name="geoload-refresh") as conn:
+        schema.ensure(conn)
+        outcome = refresh(settings, conn, broker, catalog.resolve(catalog.names()), origin=origin)
+    for d in outcome.decisions:
+        log.log(logging.WARNING if d.action == ERROR else logging.INFO, "refresh %s: %s%s (%s)",
+                d.dataset, d.action, f" run {d.run_id}" if d.run_id else "", d.reason)
+    failed = [d for d in outcome.decisions if d.action == ERROR and d.transient]
+    if failed:
+        raise UpstreamUnavailable("; ".join(f"{d.dataset}: {d.reason}" for d in failed),
+                                  hint="the check is retried; runs already started stand")
+    return outcome.as_json()
+
+
+def schedule(settings: Settings) -> Any:
+    """``GEOLOAD_REFRESH_CRON`` parsed for periodiq, or a :class:`ConfigError` naming it."""
+    from periodiq import cron
+
+    from service.errors import ConfigError
+
+    try:
+        return cron(settings.refresh_cron)
+    except (ValueError, IndexError, KeyError) as exc:
+        raise ConfigError(f"GEOLOAD_REFRESH_CRON={settings.refresh_cron!r} is not a cron "
+                          f"expression ({exc})",
+                          hint='use five fields, minute hour day month weekday, e.g. '
+                               '"17 3 * * *"') from exc
+
+
+def ensure(conn: psycopg.Connection) -> None:
+    """Create ``geoload.refreshes`` if missing (serialized: concurrent DDL collides)."""
+    if conn.execute("SELECT to_regclass('geoload.refreshes')").fetchone() != (None,):
+        return
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('geoload.refreshes'))")
+        conn.execute(DDL)
+
+
+def _check_safely(settings: Settings, conn: psycopg.Connection, dataset: Dataset) -> Decision:
+    """One dataset's upstream being down must not stop the others' refresh."""
+    try:
+        return check(settings, conn, dataset)
+    except GeoloadError as exc:
+        return Decision(dataset.name, ERROR, str(exc.where(dataset=dataset.name)),
+                        transient=isinstance(exc, TransientError))
+
+
+def _claim(conn: psycopg.Connection, decision: Decision, claimer: str) -> Decision:
+    """Take the (dataset, version) key, or hand over a claim whose load failed or never began."""
+    values = (decision.dataset, decision.version, claimer)
+    with conn.transaction():
+        won = conn.execute(
+            "INSERT INTO geoload.refreshes (dataset, version, claimed_by) VALUES (%s, %s, %s) "
+            "ON CONFLICT (dataset, version) DO NOTHING RETURNING attempts", values).fetchone()
+        if won is None:
+            won = conn.execute(
+                "UPDATE geoload.refreshes r SET run_id = NULL, claimed_by = %s, "
+                "claimed_at = now(), attempts = r.attempts + 1 "
+                "WHERE r.dataset = %s AND r.version = %s AND ("
+                " (r.run_id IS NULL AND r.claimed_at < now() - make_interval(secs => %s))"
+                " OR (r.run_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM geoload.loads l"
+                "  WHERE l.run_id = r.run_id AND l.dataset = r.dataset AND l.status <> 'failed')))"
+                " RETURNING attempts",
+                (claimer, decision.dataset, decision.version, STALE_CLAIM_S)).fetchone()
+        if won is not None:
+            return decision
+        holder = conn.execute("SELECT run_id, claimed_by FROM geoload.refreshes "
+                              "WHERE dataset = %s AND version = %s",
+                              (decision.dataset, decision.version)).fetchone()
+    run_id, by = holder if holder else (None, "?")
+    where = f"run {run_id}" if run_id else f"{by}, which is starting a run"
+    return replace(decision, action=TAKEN, run_id=run_id,
+                   reason=f"{decision.reason}; already taken by {where}")
+
+
+def _release(conn: psycopg.Connection, won: list[Decision]) -> None:
+    """The run could not be started: free the claims so that the next check tries again."""
+    for d in won:
+        conn.execute("DELETE FROM geoload.refreshes WHERE dataset = %s AND version = %s "
+                     "AND run_id IS NULL", (d.dataset, d.version))
+
+
+def _attach(conn: psycopg.Connection, won: list[Decision], run_id: str) -> None:
+    for d in won:
+        conn.execute("UPDATE geoload.refreshes SET run_id = %s WHERE dataset = %s AND version = %s",
+                     (run_id, d.dataset, d.version))
+
+
+_KNOWN = ("SELECT d.run_id, d.status, d.release, d.etag, d.last_modified, d.source_url, d.bytes, "
+          "d.sha256 FROM geoload.loads d WHERE d.dataset = %s ")
+
+
+def _last_published(conn: psycopg.Connection, dataset: str) -> Known | None:
+    row = conn.execute(_KNOWN + "AND d.status = 'published' ORDER BY d.finished_at DESC LIMIT 1",
+                       (dataset,)).fetchone()
+    return Known(*row) if row else None
+
+
+def _loading(conn: psycopg.Connection, dataset: str) -> list[Known]:
+    """Unfinished loads that already pinned the version they load."""
+    rows = conn.execute(_KNOWN + "AND d.status <> ALL(%s) AND d.sha256 IS NOT NULL",
+                        (dataset, list(ledger.TERMINAL))).fetchall()
+    return [Known(*row) for row in rows]
+
+
+def _release_published(conn: psycopg.Connection, dataset: str, release: str | None) -> bool:
+    row = conn.execute("SELECT 1 FROM geoload.loads WHERE dataset = %s AND status = 'published' "
+                       "AND release IS NOT DISTINCT FROM %s LIMIT 1", (dataset, release))
+    return row.fetchone() is not None
+
+
+def _validators(load: Known, url: str) -> Validators:
+    return Validators(url=load.source_url or mask(url), etag=load.etag,
+                      last_modified=load.last_modified, size=load.bytes or 0,
+                      sha256=load.sha256 or "")
+
+
+def _strong(etag: str) -> str:
+    """Compare entity tags weakly: a proxy may mark ``"x"`` as ``W/"x"``."""
+    return etag.removeprefix("W/")
