@@ -44,7 +44,11 @@ class FailureRecorder(Middleware):
 
 
 class Heartbeat(Middleware):
-    """Every few seconds: this worker is alive, and here is what each thread is doing."""
+    """This worker is alive, and here is what each of its threads is doing.
+
+    Published when a message starts or ends, and every few seconds in between, so
+    the dashboard (and a test looking for the process to kill) sees it at once.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -53,6 +57,7 @@ class Heartbeat(Middleware):
         self.started = time.time()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._live: Live | None = None
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
         threading.Thread(target=self._beat, name="geoload-heartbeat", daemon=True).start()
@@ -65,22 +70,29 @@ class Heartbeat(Middleware):
             self.doing[threading.get_ident()] = {
                 "actor": message.actor_name, "message_id": message.message_id,
                 "since": time.time(), **describe(message.actor_name, message.args)}
+        self._publish()
 
     def after_process_message(self, broker: dramatiq.Broker, message: Any, *,
                               result: Any = None, exception: BaseException | None = None) -> None:
         with self._lock:
             self.doing.pop(threading.get_ident(), None)
             self.counts["failed" if exception else "processed"] += 1
+        self._publish()
 
     after_skip_message = after_process_message  # type: ignore[assignment]
 
+    def _publish(self) -> None:
+        if self._live is None:
+            self._live = Live(self.settings)
+        with self._lock:
+            state = {"doing": list(self.doing.values()), **self.counts,
+                     "started": self.started, "queue": self.settings.queue}
+        self._live.heartbeat(worker_id(), state)
+
     def _beat(self) -> None:
-        live = Live(self.settings)
         while True:
-            with self._lock:
-                state = {"doing": list(self.doing.values()), **self.counts,
-                         "started": self.started, "queue": self.settings.queue}
-            live.heartbeat(worker_id(), state)
+            self._publish()
             if self._stop.wait(HEARTBEAT_EVERY_S):
-                live.forget_worker(worker_id())
+                assert self._live is not None
+                self._live.forget_worker(worker_id())
                 return

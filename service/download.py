@@ -21,7 +21,8 @@ import requests
 from service.errors import BadSource, CacheError, UpstreamUnavailable
 from service.urls import mask
 
-BLOCK = 1 << 20
+#: Read size: small enough that a cut connection leaves almost everything on disk.
+BLOCK = 1 << 16
 USER_AGENT = "geoload/0.1 (+https://github.com/geoload/geoload)"
 #: What a zip archive starts with; anything else (an HTML page, JSON error) is refused.
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")

@@ -108,9 +108,8 @@ def wait(conn: object, settings: config.Settings, run_id: str, timeout: float | 
     from service import progress, runs
     from service.live import Live
 
-    live = Live(settings)
-    final = progress.watch(lambda: runs.status(conn, live, run_id),  # type: ignore[arg-type]
-                           timeout=timeout)
+    poll = runs.Poller(settings, Live(settings), run_id, conn)  # type: ignore[arg-type]
+    final = progress.watch(poll, timeout=timeout)
     if final is None:
         raise cli.fail(f"run {run_id} disappeared", cli.EXIT_FAILED)
     if as_json:

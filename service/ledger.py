@@ -7,7 +7,6 @@ locked row, inside the same transaction as the work it records.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg.rows import dict_row
+
+from service.identity import worker_id
 
 if TYPE_CHECKING:
     from service.columns import Column
@@ -140,10 +141,6 @@ def chunk_row(conn: psycopg.Connection, load_id: int, layer: str, chunk_no: int,
                  "AND chunk_no = %s")
         return cur.execute(query + (" FOR UPDATE" if lock else ""),
                            (load_id, layer, chunk_no)).fetchone()
-
-
-def worker_id() -> str:
-    return f"{os.uname().nodename}:{os.getpid()}"
 
 
 def start_attempt(conn: psycopg.Connection, load_id: int, layer: str, chunk_no: int) -> None:

@@ -8,6 +8,7 @@ with Redis's in-flight counts, so progress survives a Redis restart.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,8 @@ from service.catalog import Dataset
 from service.live import Live, chunk_key
 from service.messages import FETCH, PLAN, Next
 from service.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,37 @@ def _dataset_status(load: dict[str, Any], layers: list[dict[str, Any]],
             status=row["status"], repaired=row["repaired"], empty=row["empty"],
         ) for row in mine],
     )
+
+
+class Poller:
+    """Polls a run's status across PostGIS restarts: a lost connection is reopened.
+
+    Returns the last status it saw while PostGIS is away, so that a watcher keeps
+    waiting instead of dying with the connection.
+    """
+
+    def __init__(self, settings: Settings, live: Live | None, run_id: str,
+                 conn: psycopg.Connection | None = None) -> None:
+        self.settings, self.live, self.run_id, self.conn = settings, live, run_id, conn
+        self.last: RunStatus | None = None
+        self.outages = 0
+
+    def __call__(self) -> RunStatus | None:
+        from service.errors import ServiceUnavailable
+        from service.pg.connect import connect
+
+        try:
+            if self.conn is None or self.conn.closed:
+                self.conn = connect(self.settings, autocommit=True)
+            self.last = status(self.conn, self.live, self.run_id)
+        except (psycopg.OperationalError, ServiceUnavailable) as exc:
+            self.outages += 1
+            log.warning("PostGIS unavailable while following run %s (%s); retrying",
+                        self.run_id, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            if self.conn is not None:
+                self.conn.close()
+            self.conn = None
+        return self.last
 
 
 def recent(conn: psycopg.Connection, limit: int = 50) -> list[str]:

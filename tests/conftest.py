@@ -12,9 +12,13 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pika
 import psycopg
@@ -175,3 +179,77 @@ def run_cli(module: str, *args: str, settings: Settings, timeout: float = 300,
 
 def have(command: str) -> bool:
     return shutil.which(command) is not None
+
+
+@contextmanager
+def new_upstream_version(root: Path, scratch: Path, *, seed: int = 5) -> Iterator[Any]:
+    """Upstream publishes other files (other counts) at the same URLs, until the block ends.
+
+    Yields the new version's manifest (its feature counts).
+    """
+    from service.testdata.mirror import generate
+
+    manifest = generate(scratch / "v2", size="tiny", timezone_release="2026c", seed=seed)
+    swapped = []
+    for new in (scratch / "v2").rglob("*.zip"):
+        target = root / new.relative_to(scratch / "v2")
+        backup = target.with_name(target.name + ".v1")
+        target.rename(backup)
+        new.replace(target)
+        swapped.append((target, backup))
+    try:
+        yield manifest
+    finally:
+        for target, backup in swapped:
+            backup.replace(target)
+
+
+def table_counts(settings: Settings, tables: list[str]) -> dict[str, int]:
+    with psycopg.connect(settings.database_url) as db:
+        return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
+                for t in tables}
+
+
+class ConcurrentReader:
+    """Counts rows of ``tables`` in a loop on its own connection while the block runs.
+
+    ``seen`` collects every count observed; ``errors`` every error other than a lost
+    connection (``tolerate_outages``), which a PostgreSQL restart causes by design.
+    """
+
+    def __init__(self, settings: Settings, tables: list[str], *,
+                 tolerate_outages: bool = False) -> None:
+        self.settings, self.tables, self.tolerate = settings, tables, tolerate_outages
+        self.seen: dict[str, set[int]] = {t: set() for t in tables}
+        self.errors: list[str] = []
+        self.outages = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> "ConcurrentReader":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _loop(self) -> None:
+        conn = None
+        while not self._stop.is_set():
+            try:
+                conn = conn if conn is not None and not conn.closed else psycopg.connect(
+                    self.settings.database_url, autocommit=True, connect_timeout=3)
+                for table in self.tables:
+                    count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+                    self.seen[table].add(count)
+            except psycopg.OperationalError as exc:
+                if not self.tolerate:
+                    self.errors.append(str(exc))
+                self.outages += 1
+                conn = None
+                time.sleep(0.2)
+            except psycopg.Error as exc:
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+                conn = None
+            time.sleep(0.005)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import psycopg
 
 from service.errors import ServiceUnavailable
+from service.identity import worker_id
 from service.settings import Settings
 from service.urls import mask
 
@@ -17,12 +18,16 @@ CONNECT_TIMEOUT_S = 5
 
 
 def connect(settings: Settings, *, autocommit: bool = False,
-            application_name: str = "geoload") -> psycopg.Connection:
-    """A new connection; an unreachable server raises :class:`ServiceUnavailable`."""
+            application_name: str | None = None) -> psycopg.Connection:
+    """A new connection; an unreachable server raises :class:`ServiceUnavailable`.
+
+    Its ``application_name`` is ``geoload:<host>:<pid>`` unless given, so that
+    ``pg_stat_activity`` tells which worker holds which lock.
+    """
     try:
         return psycopg.connect(settings.database_url, autocommit=autocommit,
                                connect_timeout=CONNECT_TIMEOUT_S,
-                               application_name=application_name)
+                               application_name=application_name or f"geoload:{worker_id()}")
     except psycopg.OperationalError as exc:
         raise ServiceUnavailable("PostGIS", mask(settings.database_url),
                                  _first_line(str(exc))) from exc

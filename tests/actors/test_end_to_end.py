@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +11,7 @@ import pytest
 import redis
 from pyogrio import raw
 
-from service.testdata.mirror import generate
-from tests.conftest import run_cli
+from tests.conftest import ConcurrentReader, new_upstream_version, run_cli, table_counts
 
 pytestmark = pytest.mark.e2e
 
@@ -144,55 +141,17 @@ def _chunk_results(settings, run_id: str) -> list[dict]:
 def test_rerun_replaces_the_first_atomically(workers, settings, upstream_files, tmp_path):
     root, _ = upstream_files
     enqueue_and_wait(settings, "gadm", "timezone")
+    tables = ["gadm.adm_3", "timezone.timezones"]
+    old = table_counts(settings, tables)
+    with new_upstream_version(root, tmp_path), ConcurrentReader(settings, tables) as reader:
+        enqueue_and_wait(settings, "gadm", "timezone")
+    new = table_counts(settings, tables)
     with psycopg.connect(settings.database_url) as db:
-        old = {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-               for t in ["gadm.adm_3", "timezone.timezones"]}
-    # upstream publishes a new version with other counts
-    generate(tmp_path / "v2", size="tiny", timezone_release="2026c", seed=5)
-    for zpath in (tmp_path / "v2").rglob("*.zip"):
-        target = root / zpath.relative_to(tmp_path / "v2")
-        backup = target.with_suffix(".zip.v1")
-        target.rename(backup)
-        zpath.replace(target)
-    try:
-        seen, errors = _read_during(settings, lambda: enqueue_and_wait(settings, "gadm",
-                                                                       "timezone"))
-    finally:
-        for backup in root.rglob("*.zip.v1"):
-            backup.replace(backup.with_suffix(""))
-    with psycopg.connect(settings.database_url) as db:
-        new = {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in old}
         leftovers = db.execute("SELECT count(*) FROM pg_tables "
                                "WHERE schemaname = 'geoload_staging'").fetchone()[0]
     assert new != old
-    assert not errors
-    for table, counts in seen.items():
-        assert counts <= {old[table], new[table]}, table
-        assert len(seen[table]) >= 1
+    assert not reader.errors
+    for table in tables:
+        assert reader.seen[table] <= {old[table], new[table]}, table
+        assert reader.seen[table], table
     assert leftovers == 0
-
-
-def _read_during(settings, action) -> tuple[dict[str, set[int]], list[str]]:
-    """Count rows in a loop on another connection while ``action`` runs."""
-    seen: dict[str, set[int]] = {"gadm.adm_3": set(), "timezone.timezones": set()}
-    errors: list[str] = []
-    stop = threading.Event()
-
-    def reader() -> None:
-        with psycopg.connect(settings.database_url, autocommit=True) as db:
-            while not stop.is_set():
-                for table in seen:
-                    try:
-                        seen[table].add(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-                    except psycopg.Error as exc:
-                        errors.append(f"{table}: {exc}")
-                time.sleep(0.005)
-
-    thread = threading.Thread(target=reader)
-    thread.start()
-    try:
-        action()
-    finally:
-        stop.set()
-        thread.join()
-    return seen, errors
