@@ -40,16 +40,20 @@ def start_run(settings: Settings, *names: str, retry_of: str | None = None) -> s
         broker.close()
 
 
-def wait_run(settings: Settings, run_id: str, timeout: float = 180) -> runs.RunStatus:
-    """Poll until the run ended; its final status."""
+def wait_run(settings: Settings, run_id: str, timeout: float = 180,
+             workers: Workers | None = None) -> runs.RunStatus:
+    """Poll until the run ended; its final status. A timeout shows where it stood."""
     deadline = time.monotonic() + timeout
+    found = None
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         while time.monotonic() < deadline:
             found = runs.status(conn, Live(settings), run_id)
             if found is not None and found.finished:
                 return found
             time.sleep(0.3)
-    raise TimeoutError(f"run {run_id} did not end within {timeout}s")
+    state = found.as_json() if found else None
+    log = workers.tail(4000) if workers else ""
+    raise TimeoutError(f"run {run_id} did not end within {timeout}s: {state}\n{log}")
 
 
 @dataclass

@@ -458,4 +458,4 @@ def test_history_survives_restarts_of_dashboard_redis_and_workers(
         history.workers = Workers(history.settings)
         history.workers.wait_ready()
     started = start_run(history.settings, "timezone")
-    assert wait_run(history.settings, started).status == "succeeded"
+    assert wait_run(history.settings, started, workers=history.workers).status == "succeeded"

@@ -1,0 +1,256 @@
+"""The JSON behind every page, and the actions its buttons take.
+
+Each page function returns plain data; :mod:`service.dashboard.app` serves it
+as JSON under ``/api/...`` and renders it as HTML at the page's path, so the
+API and the pages can't disagree. A part that can't be reached (RabbitMQ's
+management API, say) is reported in an ``error`` field instead of failing the
+whole page.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import quote
+
+from service import catalog
+from service import runs as run_history
+from service.dashboard import history, queues, rates
+from service.dashboard.context import Context
+from service.dashboard.web import HTTPError, Request
+from service.errors import GeoloadError, ServiceUnavailable, UnknownDataset
+from service.live import HEARTBEAT_TTL_S
+from service.urls import mask
+
+#: A worker silent for longer than this is shown as stale (it beats every 5 s).
+STALE_AFTER_S = HEARTBEAT_TTL_S / 2
+#: Dramatiq's Prometheus middleware listens here on each worker host (dramatiq_prom_port).
+WORKER_METRICS_PORT = 9191
+
+
+def _int_arg(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.arg(name)
+    if raw is None:
+        return default
+    try:
+        return min(max(int(raw), low), high)
+    except ValueError as exc:
+        raise HTTPError(400, f"{name} must be a whole number, got {raw!r}") from exc
+
+
+# --- pages ----------------------------------------------------------------------------------
+
+def runs(ctx: Context, request: Request) -> dict[str, Any]:
+    """Recent runs, newest first."""
+    limit = _int_arg(request, "limit", 50, 1, 500)
+    with ctx.db() as conn:
+        found = [run_history.status(conn, ctx.live, run_id)
+                 for run_id in run_history.recent(conn, limit)]
+    at = rates.now()
+    return {"runs": [rates.run_summary(run, at) for run in found if run is not None],
+            "datasets": catalog.names()}
+
+
+def run(ctx: Context, request: Request, run_id: str) -> dict[str, Any]:
+    """One run: per dataset and layer, loaded of total, throughput and ETA."""
+    with ctx.db() as conn:
+        found = run_history.status(conn, ctx.live, run_id)
+        if found is None:
+            raise HTTPError(404, f"no run {run_id!r}", hint="see /runs for the runs there are")
+        timings = history.layer_timings(conn, run_id)
+        retried_by = history.retries_of(conn, run_id)
+    data = rates.run_detail(found, timings, rates.now())
+    data["retried_by"] = retried_by
+    for dataset in data["datasets"]:
+        dataset["source_url"] = mask(dataset["source_url"]) if dataset["source_url"] else None
+    return data
+
+
+def datasets(ctx: Context, request: Request) -> dict[str, Any]:
+    """What is loaded now, per catalog dataset, with the load that put it there."""
+    with ctx.db() as conn:
+        live = history.published(conn)
+        latest = history.latest(conn)
+        sizes = history.table_bytes(conn, [layer.table for d in catalog.DATASETS.values()
+                                           for layer in d.layers])
+    return {"datasets": [_dataset(ds, live.get(name), latest.get(name), sizes)
+                         for name, ds in sorted(catalog.DATASETS.items())]}
+
+
+def _dataset(ds: catalog.Dataset, load: dict[str, Any] | None, latest: dict[str, Any] | None,
+             sizes: dict[str, int | None]) -> dict[str, Any]:
+    summary = (load or {}).get("layers") or {}
+    layers = []
+    for layer in ds.layers:
+        counts = summary.get(layer.name, {})
+        layers.append({
+            "layer": layer.name, "table": layer.table, "rows": counts.get("loaded"),
+            "source": counts.get("source"), "repaired": counts.get("repaired"),
+            "parts_dropped": counts.get("parts_dropped"), "empty": counts.get("empty"),
+            "table_bytes": sizes.get(layer.table) or counts.get("table_bytes"),
+            "preview": (f"/datasets/{quote(ds.name)}/{quote(layer.name)}/preview.svg"
+                        if load and sizes.get(layer.table) else None),
+        })
+    version = None
+    if load:
+        version = {key: load[key] for key in ("load_id", "run_id", "release", "etag",
+                                              "last_modified", "bytes", "sha256", "fetched_at",
+                                              "finished_at")}
+        version["source_url"] = mask(load["source_url"]) if load["source_url"] else None
+    newer = latest if latest and (load is None or latest["load_id"] != load["load_id"]) else None
+    return {
+        "dataset": ds.name, "title": ds.title, "licence": ds.licence, "homepage": ds.homepage,
+        "loaded": load is not None, "version": version,
+        "layers": layers,
+        "table_bytes": sum(layer["table_bytes"] or 0 for layer in layers),
+        "latest_attempt": newer and {key: newer[key] for key in ("run_id", "status", "error",
+                                                                   "started_at", "finished_at")},
+    }
+
+
+def failures(ctx: Context, request: Request) -> dict[str, Any]:
+    """Failed loads with their chunk, attempts and worker, and the dead-lettered messages."""
+    limit = _int_arg(request, "limit", 100, 1, 1000)
+    with ctx.db() as conn:
+        failed = history.failures(conn, limit)
+    dead: list[dict[str, Any]] = []
+    error = None
+    try:
+        dead = queues.dead_letters(ctx.settings)
+    except ServiceUnavailable as exc:
+        error = str(exc)
+    for failure in failed:
+        _fill_from_dead_letter(failure, dead)
+        failure["run_url"] = f"/runs/{failure['run_id']}"
+    return {"failures": failed, "dead_letters": dead, "dead_letter_queue":
+            queues.names(ctx.settings.queue)["dead"], "error": error}
+
+
+def _fill_from_dead_letter(failure: dict[str, Any], dead: list[dict[str, Any]]) -> None:
+    """Steps other than a chunk keep no attempt count in PostGIS; their dead letter does."""
+    if failure.get("attempts") is not None:
+        return
+    for letter in dead:
+        if (letter.get("actor"), letter.get("run_id"), letter.get("dataset")) == (
+                failure["error_step"], failure["run_id"], failure["dataset"]):
+            failure["attempts"] = letter["attempts"]
+            return
+
+
+def queues_and_workers(ctx: Context, request: Request) -> dict[str, Any]:
+    """Message counts from the management API, and every worker's heartbeat."""
+    counts, error = None, None
+    try:
+        counts = queues.counts(ctx.settings)
+    except ServiceUnavailable as exc:
+        error = str(exc)
+    return {
+        "queue": counts or {"queue": ctx.settings.queue},
+        "management_ui": queues.management_ui(ctx.settings),
+        "error": error,
+        "workers": workers(ctx),
+        "worker_metrics_port": WORKER_METRICS_PORT,
+    }
+
+
+def workers(ctx: Context) -> list[dict[str, Any]]:
+    """Workers consuming our queue: alive or stale, and what each thread is doing."""
+    at = time.time()
+    found = []
+    for beat in ctx.live.workers():
+        if beat.get("queue") != ctx.settings.queue:
+            continue
+        age = at - float(beat.get("at") or 0)
+        host, _, pid = str(beat.get("worker", "")).rpartition(":")
+        found.append({
+            "worker": beat.get("worker"), "host": host, "pid": pid,
+            "alive": age < STALE_AFTER_S, "last_seen_s": round(age, 1),
+            "uptime_s": round(at - float(beat.get("started") or at), 1),
+            "processed": beat.get("processed", 0), "failed": beat.get("failed", 0),
+            "doing": [{**task, "for_s": round(at - float(task.get("since") or at), 1)}
+                      for task in beat.get("doing", [])],
+            "metrics": f"http://{host}:{WORKER_METRICS_PORT}/metrics" if host else None,
+        })
+    return sorted(found, key=lambda w: str(w["worker"]))
+
+
+# --- actions --------------------------------------------------------------------------------
+
+def _start(ctx: Context, names: list[str], retry_of: str | None) -> dict[str, Any]:
+    try:
+        chosen = catalog.resolve(names)
+    except UnknownDataset as exc:
+        raise HTTPError(400, str(exc)) from exc
+    with ctx.db() as conn, ctx.broker() as broker:
+        started = run_history.start(ctx.settings, conn, broker, chosen, origin="dashboard",
+                                    retry_of=retry_of)
+    return {"run_id": started.run_id, "datasets": started.datasets, "retry_of": retry_of,
+            "url": f"/runs/{started.run_id}"}
+
+
+def start_run(ctx: Context, request: Request) -> dict[str, Any]:
+    """Start loading datasets: ``{"datasets": ["timezone"]}`` (or a form field)."""
+    raw = request.fields().get("datasets")
+    names = raw if isinstance(raw, list) else [n for n in str(raw or "").replace(",", " ")
+                                               .split() if n]
+    if not names or not all(isinstance(n, str) for n in names):
+        raise HTTPError(400, "name the datasets to load",
+                        hint=f'send {{"datasets": ["{catalog.names()[0]}"]}}; known: '
+                             f"{', '.join(catalog.names())}")
+    return _start(ctx, names, None)
+
+
+def _failed_datasets(ctx: Context, run_id: str) -> list[str]:
+    with ctx.db() as conn:
+        found = run_history.status(conn, None, run_id)
+    if found is None:
+        raise HTTPError(404, f"no run {run_id!r}")
+    return [d.dataset for d in found.datasets if d.status == "failed"]
+
+
+def retry_run(ctx: Context, request: Request, run_id: str) -> dict[str, Any]:
+    """A new run of the datasets that failed in ``run_id``."""
+    failed = _failed_datasets(ctx, run_id)
+    if not failed:
+        raise HTTPError(409, f"run {run_id} has no failed dataset to retry")
+    return _start(ctx, failed, run_id)
+
+
+def retry_dataset(ctx: Context, request: Request, run_id: str, dataset: str) -> dict[str, Any]:
+    """A new run of one dataset that failed in ``run_id``."""
+    if dataset not in _failed_datasets(ctx, run_id):
+        raise HTTPError(409, f"{dataset!r} did not fail in run {run_id}")
+    return _start(ctx, [dataset], run_id)
+
+
+def _dead_letter_action(ctx: Context, message_id: str, *, requeue: bool) -> dict[str, Any]:
+    act = queues.requeue if requeue else queues.discard
+    moved = act(ctx.settings, message_id)
+    if not moved and message_id != "all":
+        raise HTTPError(404, f"no dead letter {message_id!r} in "
+                             f"{queues.names(ctx.settings.queue)['dead']}")
+    return {("requeued" if requeue else "discarded"): moved, "url": "/failures"}
+
+
+def requeue(ctx: Context, request: Request, message_id: str) -> dict[str, Any]:
+    """Put a dead letter (or ``all``) back on its queue with a fresh retry budget."""
+    return _dead_letter_action(ctx, message_id, requeue=True)
+
+
+def discard(ctx: Context, request: Request, message_id: str) -> dict[str, Any]:
+    """Drop a dead letter (or ``all``) for good."""
+    return _dead_letter_action(ctx, message_id, requeue=False)
+
+
+def preview(ctx: Context, request: Request, dataset: str, layer: str) -> bytes:
+    """The SVG drawing of a published layer."""
+    try:
+        spec = catalog.get(dataset).layer(layer)
+    except GeoloadError as exc:
+        raise HTTPError(404, str(exc)) from exc
+    with ctx.db() as conn:
+        load = history.published(conn).get(dataset)
+        svg = ctx.previews.get(conn, spec, load["load_id"]) if load else None
+    if svg is None:
+        raise HTTPError(404, f"{spec.table} is not loaded")
+    return svg

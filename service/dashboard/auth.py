@@ -1,0 +1,67 @@
+"""Who may use the dashboard: loopback only, or anyone holding the token.
+
+Bound to a loopback address, the dashboard is reachable only from this host;
+anywhere else it refuses to start without a token. Requests on loopback must
+name a loopback host, so a web page that rebinds its DNS to 127.0.0.1 can't
+read or drive the dashboard.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import ipaddress
+
+from service.errors import ConfigError
+from service.settings import Settings
+
+REALM = 'Basic realm="geoload dashboard", charset="UTF-8"'
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IPs; any other name counts as reachable."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(settings: Settings) -> None:
+    """Refuse to serve beyond loopback without a token."""
+    host = settings.dashboard_host
+    if not is_loopback(host) and not settings.dashboard_token:
+        raise ConfigError(
+            f"refusing to serve the dashboard on {host}:{settings.dashboard_port} without a "
+            "token: anyone who can reach it could start and discard work",
+            hint="set GEOLOAD_DASHBOARD_TOKEN to a long random secret, or bind "
+                 "GEOLOAD_DASHBOARD_HOST=127.0.0.1")
+
+
+def host_allowed(settings: Settings, host_header: str | None) -> bool:
+    """On loopback, the Host header must name loopback too (DNS rebinding)."""
+    if not is_loopback(settings.dashboard_host):
+        return True
+    if not host_header:
+        return False
+    name = host_header.rsplit(":", 1)[0] if not host_header.endswith("]") else host_header
+    return is_loopback(name)
+
+
+def authorized(token: str | None, header: str | None) -> bool:
+    """``Authorization: Bearer <token>`` or basic auth with the token as password."""
+    if token is None:
+        return True
+    scheme, _, value = (header or "").partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer":
+        return hmac.compare_digest(value.encode(), token.encode())
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return hmac.compare_digest(decoded.partition(":")[2].encode(), token.encode())
+    return False
