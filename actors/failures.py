@@ -13,5 +13,7 @@ from service.steps import failure
 
 
 @dramatiq.actor(actor_name=messages.FAILURE, time_limit=5 * 60_000, **RETRY)
-def record_failure(actor: str, args: list[Any], error_type: str, error: str) -> dict[str, Any]:
-    return failure.record_failure(SETTINGS, actor, args, error_type, error).result
+def record_failure(actor: str, args: list[Any], error_type: str, error: str,
+                   worker: str | None = None, attempts: int | None = None) -> dict[str, Any]:
+    return failure.record_failure(SETTINGS, actor, args, error_type, error, worker=worker,
+                                  attempts=attempts).result

@@ -36,7 +36,9 @@ class FailureRecorder(Middleware):
         exc = getattr(message, "_exception", None)
         error_type = type(exc).__name__ if exc else "Failed"
         error = str(exc) if exc else "the message failed"
-        step = Next(FAILURE, (message.actor_name, list(message.args), error_type, error))
+        attempts = int(message.options.get("retries", 0)) + 1
+        step = Next(FAILURE, (message.actor_name, list(message.args), error_type, error,
+                              worker_id(), attempts))
         try:
             broker.enqueue(to_dramatiq(step, self.settings.queue))
         except Exception:  # the nack already happened; the dead-letter queue keeps the message

@@ -205,12 +205,14 @@ def fail_chunk(conn: psycopg.Connection, load_id: int, layer: str, chunk_no: int
 
 
 def fail_load(conn: psycopg.Connection, load_id: int, error: str, error_type: str,
-              step: str) -> bool:
+              step: str, *, worker: str | None = None, attempts: int | None = None) -> bool:
     """Mark a load failed unless it already ended; True when this call failed it."""
     row = conn.execute("UPDATE geoload.loads SET status = 'failed', error = %s, error_type = %s, "
-                       "error_step = %s, finished_at = clock_timestamp() WHERE load_id = %s "
+                       "error_step = %s, error_worker = %s, error_attempts = %s, "
+                       "finished_at = clock_timestamp() WHERE load_id = %s "
                        "AND status <> ALL(%s) RETURNING load_id",
-                       (error, error_type, step, load_id, list(TERMINAL))).fetchone()
+                       (error, error_type, step, worker, attempts, load_id,
+                        list(TERMINAL))).fetchone()
     return row is not None
 
 

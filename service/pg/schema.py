@@ -49,6 +49,8 @@ CREATE TABLE IF NOT EXISTS geoload.loads (
     error_step    text,
     UNIQUE (run_id, dataset)
 );
+ALTER TABLE geoload.loads ADD COLUMN IF NOT EXISTS error_worker text;
+ALTER TABLE geoload.loads ADD COLUMN IF NOT EXISTS error_attempts int;
 CREATE INDEX IF NOT EXISTS loads_dataset_idx ON geoload.loads (dataset, finished_at DESC);
 
 CREATE TABLE IF NOT EXISTS geoload.load_layers (
@@ -96,6 +98,9 @@ CREATE TABLE IF NOT EXISTS geoload.chunks (
 );
 """
 
+#: Bumped with every change to :data:`DDL`, which only ever adds (IF NOT EXISTS); stored
+#: as the comment of schema ``geoload`` so that ``ensure`` costs one query when current.
+VERSION = "geoload bookkeeping, schema version 2"
 #: Serializes schema creation across workers starting at once.
 _LOCK_KEY = 7_461_023
 
@@ -105,14 +110,21 @@ def ensure(conn: psycopg.Connection) -> None:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         _ensure_postgis(conn)
-        if conn.execute("SELECT to_regclass('geoload.chunks')").fetchone() == (None,):
+        if _version(conn) != VERSION:
             conn.execute(DDL)
+            conn.execute(sql.SQL("COMMENT ON SCHEMA geoload IS {}").format(sql.Literal(VERSION)))
 
 
 def ensure_schemas(conn: psycopg.Connection, schemas: tuple[str, ...]) -> None:
     """The target schemas a dataset's tables live in (``gadm``, ``timezone``)."""
     for schema in schemas:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+
+
+def _version(conn: psycopg.Connection) -> str | None:
+    row = conn.execute("SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace "
+                       "WHERE nspname = 'geoload'").fetchone()
+    return row[0] if row else None
 
 
 def _ensure_postgis(conn: psycopg.Connection) -> None:

@@ -24,7 +24,10 @@ log = logging.getLogger(__name__)
 
 
 def record_failure(settings: Settings, actor: str, args: list[Any], error_type: str,
-                   error: str) -> Outcome:
+                   error: str, *, worker: str | None = None,
+                   attempts: int | None = None) -> Outcome:
+    """Fail the message's load (and so its run) with the error, once; ``worker`` is the
+    process that ran the last attempt, ``attempts`` how many it took."""
     ids = describe(actor, args)
     run_id, dataset = ids.get("run_id"), ids.get("dataset")
     if not isinstance(run_id, str) or not isinstance(dataset, str):
@@ -38,7 +41,8 @@ def record_failure(settings: Settings, actor: str, args: list[Any], error_type: 
             if actor == CHUNK and isinstance(ids.get("chunk_no"), int):
                 ledger.fail_chunk(conn, load.load_id, str(ids["layer"]), int(ids["chunk_no"]),
                                   error)
-            failed_now = ledger.fail_load(conn, load.load_id, error, error_type, actor)
+            failed_now = ledger.fail_load(conn, load.load_id, error, error_type, actor,
+                                          worker=worker, attempts=attempts)
             tables = ledger.staging_tables(conn, load.load_id) if failed_now else []
         _drop_quietly(conn, tables)
     return Outcome({"status": "failed" if failed_now else "already-ended", **ids,
