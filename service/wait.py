@@ -4,7 +4,7 @@ Containers start in any order and a database takes a while to accept
 connections, so every geoload process starts behind this wait (the Docker
 entrypoint, the README's honcho recipe). Two more targets serve as health
 checks: ``worker`` (a worker process on this host sends heartbeats) and
-``dashboard`` (the dashboard accepts connections). Exit 0 once all are up,
+``dashboard`` (the dashboard answers ``/healthz``). Exit 0 once all are up,
 3 naming the first one that never came.
 """
 
@@ -66,14 +66,19 @@ def _worker(settings: Settings) -> None:
 
 
 def _dashboard(settings: Settings) -> None:
-    import socket
+    """The dashboard answers ``/healthz`` (no token needed) with 200."""
+    import urllib.error
+    import urllib.request
 
     host = "127.0.0.1" if settings.dashboard_host in ("0.0.0.0", "") else settings.dashboard_host
-    where = f"{host}:{settings.dashboard_port}"
+    url = f"http://{host}:{settings.dashboard_port}/healthz"
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
     try:
-        socket.create_connection((host, settings.dashboard_port), timeout=3).close()
-    except OSError as exc:
-        raise ServiceUnavailable("The dashboard", where, exc.strerror or str(exc)) from exc
+        with direct.open(url, timeout=3) as response:
+            response.read()
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise ServiceUnavailable("The dashboard", url, str(reason)) from exc
 
 
 CHECKS: dict[str, Callable[[Settings], None]] = {

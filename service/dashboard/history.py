@@ -71,7 +71,9 @@ def failures(conn: psycopg.Connection, limit: int = 100) -> list[dict[str, Any]]
     and the run that retried them."""
     return _rows(conn, """
         SELECT l.load_id, l.run_id, l.dataset, l.error, l.error_type, l.error_step,
-               l.finished_at AS failed_at, c.layer, c.chunk_no, c.attempts, c.worker,
+               l.finished_at AS failed_at, c.layer, c.chunk_no,
+               coalesce(c.attempts, l.error_attempts) AS attempts,
+               coalesce(c.worker, l.error_worker) AS worker,
                (SELECT r.run_id FROM geoload.runs r WHERE r.retry_of = l.run_id
                 AND l.dataset = ANY(r.datasets) ORDER BY r.created_at DESC LIMIT 1) AS retried_by
         FROM geoload.loads l
