@@ -6,6 +6,7 @@ line is printed whenever something moved, at most every few seconds.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -16,6 +17,8 @@ from tqdm import tqdm
 from service.runs import DatasetStatus, RunStatus
 
 POLL_S = 0.5
+#: Width of the bars on a terminal that reports no size (some CI and ``script`` ptys).
+FALLBACK_COLUMNS = 100
 LOG_EVERY_S = 5.0
 
 
@@ -60,8 +63,10 @@ def _bar(bars: dict[str, tqdm], key: str, label: str, done: int, total: int,
          out: TextIO) -> None:
     bar = bars.get(key)
     if bar is None:
+        sized = shutil.get_terminal_size((0, 0)).columns > 0
         bar = bars[key] = tqdm(total=total or None, desc=label, unit=" feat", file=out,
-                               position=len(bars), leave=True, dynamic_ncols=True)
+                               position=len(bars), leave=True, dynamic_ncols=sized,
+                               ncols=None if sized else FALLBACK_COLUMNS)
     if total and bar.total != total:
         bar.total = total
     bar.set_description_str(label, refresh=False)
