@@ -16,8 +16,9 @@ from service.steps import Outcome, chunk, fetch, finish, plan, publish
 
 #: Retry transient failures with backoff from 1 s up to 5 min: short enough that a
 #: retried message never waits near RabbitMQ's 30-minute consumer timeout.
-RETRY = dict(max_retries=SETTINGS.max_retries, min_backoff=1_000, max_backoff=300_000,
-             throws=(PermanentError,), queue_name=SETTINGS.queue, store_results=True)
+RETRY: dict[str, Any] = dict(
+    max_retries=SETTINGS.max_retries, min_backoff=1_000, max_backoff=300_000,
+    throws=(PermanentError,), queue_name=SETTINGS.queue, store_results=True)
 MINUTE_MS = 60_000
 _live = Live(SETTINGS)
 

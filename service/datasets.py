@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from service import catalog, cli
 from service import settings as config
@@ -17,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     settings = config.get()
-    entries = [{
+    entries: list[dict[str, Any]] = [{
         "name": d.name, "title": d.title, "url": d.url(settings),
         "fetched_from": source_url(d, settings), "member": d.source.member,
         "release": d.release(settings), "licence": d.licence, "homepage": d.homepage,

@@ -76,14 +76,14 @@ class Live:
             raw = self.redis.hgetall(f"{PREFIX}:run:{run_id}:chunks")
         except redis.RedisError:
             return {}
-        return {k: int(v) for k, v in raw.items()}
+        return {str(k): int(v) for k, v in raw.items()}
 
     def downloads(self, run_id: str) -> dict[str, dict[str, Any]]:
         try:
             raw = self.redis.hgetall(f"{PREFIX}:run:{run_id}:downloads")
         except redis.RedisError:
             return {}
-        return {k: json.loads(v) for k, v in raw.items()}
+        return {str(k): json.loads(v) for k, v in raw.items()}
 
     def heartbeat(self, worker: str, doing: dict[str, Any]) -> None:
         key = f"{PREFIX}:worker:{worker}"

@@ -12,7 +12,7 @@ Stages, per dataset::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import dramatiq
@@ -45,7 +45,7 @@ class Next(NamedTuple):
     """A message to send: an actor name and its (small) arguments."""
 
     actor: str
-    args: tuple[str | int, ...]
+    args: tuple[Any, ...]
 
 
 def describe(actor: str, args: object) -> dict[str, object]:

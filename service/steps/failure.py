@@ -38,9 +38,9 @@ def record_failure(settings: Settings, actor: str, args: list[Any], error_type: 
             load = ledger.get_load(conn, run_id, dataset, lock=True)
             if load is None:
                 return Outcome({"status": "ignored", "reason": "no such load", **ids})
-            if actor == CHUNK and isinstance(ids.get("chunk_no"), int):
-                ledger.fail_chunk(conn, load.load_id, str(ids["layer"]), int(ids["chunk_no"]),
-                                  error)
+            chunk_no = ids.get("chunk_no")
+            if actor == CHUNK and isinstance(chunk_no, int):
+                ledger.fail_chunk(conn, load.load_id, str(ids["layer"]), chunk_no, error)
             failed_now = ledger.fail_load(conn, load.load_id, error, error_type, actor,
                                           worker=worker, attempts=attempts)
             tables = ledger.staging_tables(conn, load.load_id) if failed_now else []
