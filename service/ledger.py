@@ -68,7 +68,8 @@ def get_load(conn: psycopg.Connection, run_id: str, dataset: str, *,
 
 def set_status(conn: psycopg.Connection, load_id: int, status: str, *,
                unless: tuple[str, ...] = TERMINAL) -> None:
-    conn.execute("UPDATE geoload.loads SET status = %s, started_at = coalesce(started_at, clock_timestamp()) "
+    conn.execute("UPDATE geoload.loads SET status = %s, "
+                 "started_at = coalesce(started_at, clock_timestamp()) "
                  "WHERE load_id = %s AND status <> ALL(%s)", (status, load_id, list(unless)))
 
 
@@ -147,7 +148,8 @@ def start_attempt(conn: psycopg.Connection, load_id: int, layer: str, chunk_no: 
     """Count an attempt in its own transaction, so that it survives a rollback of the load."""
     with conn.transaction():
         conn.execute("UPDATE geoload.chunks SET attempts = attempts + 1, worker = %s, "
-                     "started_at = clock_timestamp(), error = NULL WHERE load_id = %s AND layer = %s "
+                     "started_at = clock_timestamp(), error = NULL "
+                     "WHERE load_id = %s AND layer = %s "
                      "AND chunk_no = %s AND status <> 'loaded'",
                      (worker_id(), load_id, layer, chunk_no))
 
@@ -199,7 +201,8 @@ def layer_ready(conn: psycopg.Connection, load_id: int, layer: str, table_bytes:
 
 def fail_chunk(conn: psycopg.Connection, load_id: int, layer: str, chunk_no: int,
                error: str) -> None:
-    conn.execute("UPDATE geoload.chunks SET status = 'failed', error = %s, finished_at = clock_timestamp() "
+    conn.execute("UPDATE geoload.chunks SET status = 'failed', error = %s, "
+                 "finished_at = clock_timestamp() "
                  "WHERE load_id = %s AND layer = %s AND chunk_no = %s AND status <> 'loaded'",
                  (error, load_id, layer, chunk_no))
 

@@ -27,7 +27,8 @@ def publish_dataset(settings: Settings, run_id: str, dataset: str) -> Outcome:
                 return skipped("not every layer is indexed yet", **ids)
             publish.swap(conn, dataset, load.load_id, layers)
             summary = layer_summary(layers)
-            conn.execute("UPDATE geoload.loads SET status = 'published', finished_at = clock_timestamp(), "
+            conn.execute("UPDATE geoload.loads SET status = 'published', "
+                         "finished_at = clock_timestamp(), "
                          "layers = %s WHERE load_id = %s", (json.dumps(summary), load.load_id))
         dropped = publish.drop_retired(conn, dataset)
     return Outcome({"status": "published", **ids, "layers": summary, "retired": dropped,
