@@ -25,6 +25,6 @@ if SETTINGS.worker_metrics:
 
     broker.add_middleware(Prometheus())
 
-from actors import failures, refresh, stages  # noqa: E402  (actors bind to the broker above)
+from actors import failures, refresh, stages, sweep  # noqa: E402  (bind to the broker above)
 
-__all__ = ["broker", "failures", "refresh", "stages"]
+__all__ = ["broker", "failures", "refresh", "stages", "sweep"]

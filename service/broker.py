@@ -81,3 +81,9 @@ def send_pipelines(broker: RabbitmqBroker, settings: Settings,
         raise ServiceUnavailable("RabbitMQ", mask(settings.broker_url),
                                  type(exc).__name__ + (f": {exc}" if str(exc) else "")) from exc
     return [[m.message_id for m in p.messages] for p in built]
+
+
+def backlog(broker: RabbitmqBroker, settings: Settings) -> int:
+    """Messages waiting, ready, in the queue and its delay queue."""
+    ready, delayed, _dead = broker.get_queue_message_counts(settings.queue)
+    return int(ready) + int(delayed)

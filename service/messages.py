@@ -24,6 +24,7 @@ FINISH = "finish_layer"
 PUBLISH = "publish_dataset"
 FAILURE = "record_failure"
 REFRESH = "refresh_datasets"
+SWEEP = "sweep_stalled_loads"
 
 #: RabbitMQ priorities (the queue is declared with ``x-max-priority``): a layer's index
 #: build and a dataset's publish overtake the chunks still queued, so they overlap
