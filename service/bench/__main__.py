@@ -16,7 +16,7 @@ from psycopg import sql
 
 from service import cli
 from service import settings as config
-from service.bench import data, peers, report, runner
+from service.bench import data, memory, peers, report, runner
 from service.settings import Settings
 from service.testdata.server import serve
 
@@ -33,6 +33,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="threads per worker process")
     p.add_argument("--database", default="geoload_bench", help="database to load into")
     p.add_argument("--no-ogr2ogr", action="store_true", help="skip ogr2ogr")
+    p.add_argument("--memory", action="store_true",
+                   help="also load a file 1/4 the size and compare the worker's peak RSS")
     p.add_argument("--json", type=Path, help="also write the table as JSON here")
     return p.parse_args(argv)
 
@@ -63,6 +65,13 @@ def main(argv: list[str] | None = None) -> int:
             settings = replace(settings, mirror=server.url)
             for dataset in args.datasets:
                 rows += bench_dataset(settings, dataset, args, root, work)
+                if args.memory:
+                    one = next(r for r in rows
+                               if r.dataset == dataset and r.way == "geoload 1 worker")
+                    row, note = memory.scaling(settings, dataset, args.size, args.threads,
+                                               work, one)
+                    rows.append(row)
+                    notes.append(note)
             rows.append(enqueue_row(settings, args.runs))
     finally:
         shutil.rmtree(work, ignore_errors=True)
