@@ -15,7 +15,8 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import Middleware
 
-from service.ledger import worker_id
+from service.errors import BadMessage
+from service.identity import worker_id
 from service.live import Live
 from service.messages import FAILURE, Next, describe, to_dramatiq
 from service.settings import Settings
@@ -34,6 +35,8 @@ class FailureRecorder(Middleware):
         if not message.failed or message.actor_name == FAILURE:
             return
         exc = getattr(message, "_exception", None)
+        if isinstance(exc, BadMessage):
+            return  # not geoload's message: it stays in the dead-letter queue, no run fails
         error_type = type(exc).__name__ if exc else "Failed"
         error = str(exc) if exc else "the message failed"
         attempts = int(message.options.get("retries", 0)) + 1

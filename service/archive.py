@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from isal import isal_zlib
 
@@ -31,6 +31,8 @@ RATIO_EXEMPT_BYTES = 1 << 20
 BLOCK = 1 << 20
 #: A zip local file header (APPNOTE 4.3.7); its last two fields are the name and extra lengths.
 LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+#: What ISA-L raises on a broken deflate stream (its stub calls it an instance, hence the cast).
+INFLATE_ERROR = cast("type[Exception]", isal_zlib.error)
 
 
 @dataclass(frozen=True)
@@ -47,25 +49,34 @@ def extract_member(archive: Path, pattern: str, dest: Path, limits: ArchiveLimit
     """
     if (dest / ".complete").exists():
         return dest / (dest / ".complete").read_text().strip()
+    tmp = dest.with_name(dest.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        main = _extract(archive, pattern, tmp, limits)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a refused bomb leaves no bytes behind
+        raise
+    (tmp / ".complete").write_text(main)
+    shutil.rmtree(dest, ignore_errors=True)
+    os.replace(tmp, dest)
+    return dest / main
+
+
+def _extract(archive: Path, pattern: str, tmp: Path, limits: ArchiveLimits) -> str:
+    """Check the archive, unpack the chosen members into ``tmp``; returns the main one's name."""
     try:
         with zipfile.ZipFile(archive) as zf:
             infos = _safe_infos(zf, archive)
             chosen = _choose(infos, pattern, archive)
             _check_sizes(chosen, limits, archive)
-            tmp = dest.with_name(dest.name + f".tmp{os.getpid()}")
-            shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
             for info in chosen:
                 _copy_member(zf, info, tmp / PurePosixPath(info.filename).name, archive)
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, EOFError) as exc:
         raise BadSource(f"the archive is corrupt ({exc})", file=archive.name,
                         hint="the cached copy was removed; the next run downloads it again"
                         ) from exc
-    main = PurePosixPath(chosen[0].filename).name
-    (tmp / ".complete").write_text(main)
-    shutil.rmtree(dest, ignore_errors=True)
-    os.replace(tmp, dest)
-    return dest / main
+    return PurePosixPath(chosen[0].filename).name
 
 
 def _safe_infos(zf: zipfile.ZipFile, archive: Path) -> list[zipfile.ZipInfo]:
@@ -132,7 +143,11 @@ def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, archi
             if not raw:
                 break
             remaining -= len(raw)
-            block = inflate.decompress(raw) if inflate else raw
+            try:
+                block = inflate.decompress(raw) if inflate else raw
+            except INFLATE_ERROR as exc:
+                raise zipfile.BadZipFile(f"member {info.filename!r} does not inflate: {exc}"
+                                         ) from exc
             written += len(block)
             if written > info.file_size:
                 raise BadSource(f"member {info.filename!r} unpacks beyond its declared "

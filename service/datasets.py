@@ -10,6 +10,7 @@ from typing import Any
 from service import catalog, cli
 from service import settings as config
 from service.fetch import source_url
+from service.urls import mask
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = config.get()
     entries: list[dict[str, Any]] = [{
         "name": d.name, "title": d.title, "url": d.url(settings),
-        "fetched_from": source_url(d, settings), "member": d.source.member,
+        "fetched_from": mask(source_url(d, settings)), "member": d.source.member,
         "release": d.release(settings), "licence": d.licence, "homepage": d.homepage,
         "layers": [{"layer": layer.name, "table": layer.table, "key": layer.key,
                     "fields": [f.name for f in layer.fields]} for layer in d.layers],

@@ -12,17 +12,22 @@ import errno
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 
 from service.errors import BadSource, CacheError, UpstreamUnavailable
 from service.urls import mask
 
 #: Read size: small enough that a cut connection leaves almost everything on disk.
 BLOCK = 1 << 16
+#: A download must bring at least this much per GEOLOAD_READ_TIMEOUT, or it counts as stalled.
+MIN_PROGRESS_BYTES = 64 << 10
 USER_AGENT = "geoload/0.1 (+https://github.com/geoload/geoload)"
 #: What a zip archive starts with; anything else (an HTML page, JSON error) is refused.
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -99,9 +104,10 @@ def download(url: str, path: Path, *, limits: Limits, session: requests.Session 
     headers = _request_headers(previous, resume)
     try:
         response = session.get(url, headers=headers, stream=True, allow_redirects=True,
-                               timeout=(limits.connect_timeout, limits.read_timeout))
+                               timeout=(limits.connect_timeout, limits.read_timeout),
+                               hooks={"response": _refuse_downgrade})
     except requests.RequestException as exc:
-        raise UpstreamUnavailable(f"can't reach {mask(url)}: {_reason(exc)}",
+        raise UpstreamUnavailable(f"can't reach the server: {_reason(exc)}", file=mask(url),
                                   hint="check the network or GEOLOAD_MIRROR; retried automatically"
                                   ) from exc
     with response:
@@ -111,7 +117,8 @@ def download(url: str, path: Path, *, limits: Limits, session: requests.Session 
         start = resume.size if resume and response.status_code == 206 else 0
         total = _expected_total(response, start, url)
         if total is not None and total > limits.max_bytes:
-            raise BadSource(f"{mask(url)} is {total:,} bytes, over the {limits.max_bytes:,} cap",
+            raise BadSource(f"the file is {total:,} bytes, over the {limits.max_bytes:,} cap",
+                            file=mask(url),
                             hint="raise GEOLOAD_MAX_DOWNLOAD_BYTES if this size is expected")
         validators = _stream_to_part(response, url, part, start, total, limits, progress)
     os.replace(part, path)
@@ -158,19 +165,36 @@ def _request_headers(previous: Validators | None, resume: _Resume | None) -> dic
     return headers
 
 
+def _refuse_downgrade(response: requests.Response, *args: object, **kwargs: object) -> None:
+    """Never follow an https URL to plain http, where anyone on the path could swap the file.
+
+    A response hook sees each redirect before requests follows it, so no plain-http
+    request is ever made. (An http URL, allowed only for a configured mirror, may redirect
+    anywhere.)
+    """
+    if not response.is_redirect or urlsplit(response.url).scheme != "https":
+        return
+    target = urljoin(response.url, response.headers.get("Location", ""))
+    if urlsplit(target).scheme != "https":
+        raise BadSource(f"it redirects to {mask(target)}, which is not https",
+                        file=mask(response.url),
+                        hint="upstream must stay on https; to fetch over plain http, set "
+                             "GEOLOAD_MIRROR to that location explicitly")
+
+
 def _check_status(response: requests.Response, url: str) -> None:
     code = response.status_code
     if code in (200, 206):
         return
-    where = mask(url)
     if code in (404, 410):
-        raise BadSource(f"{where} answered {code} {response.reason}: the file is not there",
-                        hint="check the release setting and GEOLOAD_MIRROR; upstream may have "
-                             "moved the file")
+        raise BadSource(f"the server answered {code} {response.reason}: the file is not there",
+                        file=mask(url), hint="check the release setting and GEOLOAD_MIRROR; "
+                                             "upstream may have moved the file")
     if code == 429 or code >= 500:
-        raise UpstreamUnavailable(f"{where} answered {code} {response.reason}",
+        raise UpstreamUnavailable(f"the server answered {code} {response.reason}",
+                                  file=mask(url),
                                   hint="upstream is failing or busy; retried with backoff")
-    raise BadSource(f"{where} answered {code} {response.reason}",
+    raise BadSource(f"the server answered {code} {response.reason}", file=mask(url),
                     hint="check the URL, credentials and GEOLOAD_MIRROR")
 
 
@@ -180,8 +204,8 @@ def _expected_total(response: requests.Response, start: int, url: str) -> int | 
         span, _, total = content_range.removeprefix("bytes ").strip().partition("/")
         first = span.partition("-")[0]
         if not first.isdigit() or int(first) != start:
-            raise UpstreamUnavailable(f"{mask(url)} resumed at the wrong offset "
-                                      f"({content_range!r}, wanted {start})",
+            raise UpstreamUnavailable(f"the server resumed at the wrong offset "
+                                      f"({content_range!r}, wanted {start})", file=mask(url),
                                       hint="retried automatically from scratch")
         return int(total) if total.isdigit() else None
     length = response.headers.get("Content-Length")
@@ -199,12 +223,13 @@ def _stream_to_part(response: requests.Response, url: str, part: Path, start: in
         with open(part, "r+b" if start else "wb") as out:
             out.seek(start)
             out.truncate()
-            for block in _blocks(response, url):
+            for block in _blocks(response, url, limits):
                 if written == 0:
                     _check_magic(block, response, url)
                 written += len(block)
                 if written > limits.max_bytes:
-                    raise BadSource(f"{mask(url)} sent more than {limits.max_bytes:,} bytes",
+                    raise BadSource(f"the server sent more than {limits.max_bytes:,} bytes",
+                                    file=mask(url),
                                     hint="raise GEOLOAD_MAX_DOWNLOAD_BYTES if that is expected")
                 out.write(block)
                 digest.update(block)
@@ -214,17 +239,35 @@ def _stream_to_part(response: requests.Response, url: str, part: Path, start: in
         _handle_disk_error(exc, part)
         raise
     if total is not None and written != total:
-        raise UpstreamUnavailable(f"{mask(url)} ended after {written:,} of {total:,} bytes",
-                                  hint="the download resumes from there on retry")
+        raise UpstreamUnavailable(f"the download ended after {written:,} of {total:,} bytes",
+                                  file=mask(url), hint="the download resumes from there on retry")
     return Validators(url=mask(url), etag=etag, last_modified=modified, size=written,
                       sha256=digest.hexdigest())
 
 
-def _blocks(response: requests.Response, url: str) -> Iterator[bytes]:
+def _blocks(response: requests.Response, url: str, limits: Limits) -> Iterator[bytes]:
+    """The body as it arrives; a server that only trickles counts as stalled.
+
+    The read timeout fires only when *nothing* arrives for that long, so a server
+    sending a byte a second would hold a worker for days. Reading what has arrived
+    (``read1``) lets us also require :data:`MIN_PROGRESS_BYTES` per read-timeout window.
+    """
+    window_start, window_bytes = time.monotonic(), 0
     try:
-        yield from response.iter_content(BLOCK)
-    except requests.RequestException as exc:
-        raise UpstreamUnavailable(f"download of {mask(url)} was cut: {_reason(exc)}",
+        while block := response.raw.read1(BLOCK):
+            yield block
+            window_bytes += len(block)
+            elapsed = time.monotonic() - window_start
+            if elapsed >= limits.read_timeout:
+                if window_bytes < MIN_PROGRESS_BYTES:
+                    raise UpstreamUnavailable(
+                        f"the download stalled: {window_bytes:,} bytes in {elapsed:.0f} s",
+                        file=mask(url),
+                        hint="upstream or the network is too slow; the download resumes on "
+                             "retry (GEOLOAD_READ_TIMEOUT sets the window)")
+                window_start, window_bytes = time.monotonic(), 0
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        raise UpstreamUnavailable(f"the download was cut: {_reason(exc)}", file=mask(url),
                                   hint="it resumes where it stopped on retry") from exc
 
 
@@ -233,8 +276,8 @@ def _check_magic(block: bytes, response: requests.Response, url: str) -> None:
     if url.lower().endswith(".zip") and not block.startswith(ZIP_MAGIC):
         kind = response.headers.get("Content-Type", "unknown type")
         looks = "an HTML page" if b"<html" in block[:512].lower() or "html" in kind else kind
-        raise BadSource(f"{mask(url)} returned {looks}, not a zip archive "
-                        f"(first bytes {block[:16]!r})",
+        raise BadSource(f"the server returned {looks}, not a zip archive "
+                        f"(first bytes {block[:16]!r})", file=mask(url),
                         hint="upstream or the mirror serves an error page; check the URL in a "
                              "browser and GEOLOAD_MIRROR")
 

@@ -105,8 +105,8 @@ def _gpkg_sizes(path: Path, info: LayerInfo) -> tuple[np.ndarray, np.ndarray]:
         # Identifiers can't be bound parameters; each is quoted by _sqlite_ident.
         query = f'SELECT "{fid}", coalesce(length("{geom}"), 0) FROM "{table}" ORDER BY 1'  # noqa: S608
         rows = db.execute(query).fetchall()
-    table = np.array(rows, dtype=np.int64).reshape(-1, 2)
-    return table[:, 0], table[:, 1]
+    pairs = np.array(rows, dtype=np.int64).reshape(-1, 2)
+    return pairs[:, 0], pairs[:, 1]
 
 
 def _shx_sizes(shx: Path, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -143,11 +143,51 @@ def batches(path: Path, info: LayerInfo, first: int, last: int,
             geometry = meta["geometry_name"] or "wkb_geometry"
             fid = meta["fid_column"] or "OGC_FID"
             for batch in reader:
-                yield _standardize(batch, fid, geometry, columns)
+                standard = _standardize(batch, fid, geometry, columns)
+                _check_text(standard, columns, info.name, path)
+                yield standard
     except (DataSourceError, DataLayerError) as exc:
         raise BadSource(f"can't read layer {info.name!r} features {first}..{last}: {exc}",
                         file=path.name, hint="the file may be damaged; re-run to re-download"
                         ) from exc
+
+
+def _check_text(batch: pa.RecordBatch, columns: list[str], layer: str, path: Path) -> None:
+    """Refuse text that is not UTF-8, naming the fids, rather than load it garbled.
+
+    GDAL passes a field's bytes through when the file declares UTF-8 (a shapefile's
+    ``.cpg``, every GeoPackage), so a wrong declaration reaches us as invalid strings.
+    """
+    for name in columns:
+        column = batch.column(name)
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            continue
+        try:
+            column.validate(full=True)
+        except pa.ArrowInvalid:
+            raise _not_utf8(batch, name, layer, path) from None
+
+
+def _not_utf8(batch: pa.RecordBatch, name: str, layer: str, path: Path) -> BadSource:
+    column = batch.column(name)
+    raw_type = pa.large_binary() if pa.types.is_large_string(column.type) else pa.binary()
+    values = column.view(raw_type).to_pylist()
+    fids = batch.column("__fid").to_pylist()
+    bad = [(fid, value) for fid, value in zip(fids, values) if value is not None
+           and not _decodes(value)]
+    shown = ", ".join(f"fid {fid}: {value[:60]!r}" for fid, value in bad[:5])
+    return BadSource(f"layer {layer!r}: field {name!r} is not valid UTF-8 in {len(bad)} "
+                     f"feature(s) ({shown})", file=path.name,
+                     hint="the file declares UTF-8 but holds another encoding (check a "
+                          "shapefile's .cpg); report it upstream")
+
+
+def _decodes(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _standardize(batch: pa.RecordBatch, fid: str, geometry: str,

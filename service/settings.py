@@ -62,7 +62,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GEOLOAD_CONNECT_TIMEOUT", "connect_timeout", "10",
             "Seconds to connect to an upstream server."),
     Setting("GEOLOAD_READ_TIMEOUT", "read_timeout", "60",
-            "Seconds an upstream server may stay silent."),
+            ("Seconds an upstream server may stay silent; a download must also bring 64 KiB per "
+             "this many seconds.")),
     Setting("GEOLOAD_RESULT_TTL", "result_ttl", "86400",
             "Seconds message results are kept in Redis."),
     Setting("GEOLOAD_MAX_RETRIES", "max_retries", "8",

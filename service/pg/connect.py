@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import psycopg
 
-from service.errors import ServiceUnavailable
+from service.errors import ConfigError, ServiceUnavailable
 from service.identity import worker_id
 from service.settings import Settings
 from service.urls import mask
@@ -31,6 +31,11 @@ def connect(settings: Settings, *, autocommit: bool = False,
     except psycopg.OperationalError as exc:
         raise ServiceUnavailable("PostGIS", mask(settings.database_url),
                                  _first_line(str(exc))) from exc
+    except psycopg.ProgrammingError as exc:
+        raise ConfigError(f"DATABASE_URL={mask(settings.database_url)!r} is not a connection "
+                          f"string PostgreSQL understands ({_first_line(str(exc))})",
+                          hint="write it like postgresql://user:password@host:5432/geoload"
+                          ) from exc
 
 
 def _first_line(text: str) -> str:

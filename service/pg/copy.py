@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 
 import numpy as np
 import psycopg
@@ -31,7 +32,7 @@ class Copier:
             staged(table), sql.SQL(", ").join(names))
         self._cursor = cursor
         self._copy: psycopg.Copy | None = None
-        self._manager = None
+        self._manager: AbstractContextManager[psycopg.Copy] | None = None
         self.rows = 0
 
     def __enter__(self) -> "Copier":

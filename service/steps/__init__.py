@@ -67,7 +67,8 @@ def refused_data(dataset: str, what: str) -> Iterator[None]:
     """PostgreSQL refusing a value (duplicate key, bad encoding) is the source's fault: no retry."""
     try:
         yield
-    except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:
+    except (psycopg.errors.DataError, psycopg.errors.IntegrityError,
+            psycopg.errors.ProgramLimitExceeded) as exc:
         detail = exc.diag.message_primary or str(exc)
         extra = f" ({exc.diag.message_detail})" if exc.diag.message_detail else ""
         raise BadSource(f"{what}: PostgreSQL refused the data: {detail}{extra}", dataset=dataset,

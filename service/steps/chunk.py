@@ -9,14 +9,17 @@ worker killed mid-COPY rolls everything back and the redelivery redoes it.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow.compute as pc
 
 from service import budget, ledger
 from service.columns import Column
-from service.errors import BadMessage, BadSource
+from service.errors import BadMessage, BadSource, GeoloadError
 from service.fetch import LocalCopy, fetch
 from service.live import Live
 from service.messages import FINISH, Next
@@ -26,11 +29,16 @@ from service.repair import Repaired, repair
 from service.settings import Settings
 from service.steps import Outcome, check_ids, load_context, refused_data, skipped
 
+#: A B-tree entry holds at most 2704 bytes (a third of an 8 kB page, less headers). A longer
+#: key or join value would fail the index build after every chunk was loaded, so it fails
+#: here instead, naming its fid.
+INDEX_MAX_BYTES = 2600
+
 
 def load_chunk(settings: Settings, live: Live, run_id: str, dataset: str, layer: str,
                chunk_no: int) -> Outcome:
     ds = check_ids(run_id, dataset, ("layer", layer, str), ("chunk_no", chunk_no, int))
-    ds.layer(layer)
+    spec = ds.layer(layer)
     ids: dict[str, Any] = dict(run_id=run_id, dataset=dataset, layer=layer, chunk_no=chunk_no)
     with load_context(settings, run_id, dataset) as (conn, load):
         if load.finished:
@@ -51,8 +59,9 @@ def load_chunk(settings: Settings, live: Live, run_id: str, dataset: str, layer:
             assert chunk is not None
             if chunk["status"] == "loaded":
                 return _already_loaded(plan, ids)
-            with refused_data(dataset, f"layer {layer!r} chunk {chunk_no}"):
-                counts = _copy_chunk(conn, live, local, plan, chunk, ids)
+            with _about(dataset, local), refused_data(dataset, f"layer {layer!r} chunk {chunk_no}"):
+                counts = _copy_chunk(conn, live, local, plan, chunk, ids,
+                                     {spec.key, *spec.indexes})
             done, total = ledger.complete_chunk(conn, load.load_id, layer, chunk_no, counts,
                                                 time.perf_counter() - started)
     live.chunk_progress(run_id, dataset, layer, chunk_no, counts.loaded)
@@ -85,8 +94,19 @@ class _Tally:
         return now
 
 
+@contextmanager
+def _about(dataset: str, local: LocalCopy) -> Iterator[None]:
+    """Whatever fails while a chunk is copied names the dataset and the file it came from."""
+    try:
+        yield
+    except GeoloadError as exc:
+        exc.where(dataset=dataset, file=local.path.name)
+        raise
+
+
 def _copy_chunk(conn: Any, live: Live, local: LocalCopy, plan: dict[str, Any],
-                chunk: dict[str, Any], ids: dict[str, Any]) -> ledger.ChunkCounts:
+                chunk: dict[str, Any], ids: dict[str, Any],
+                indexed: Collection[str]) -> ledger.ChunkCounts:
     columns = [Column(**c) for c in plan["columns"]]
     info = LayerInfo(name=plan["layer"], driver=plan["driver"], count=plan["source_count"],
                      fields=(), geometry_type="", crs=None, fid_column=plan["fid_column"])
@@ -96,6 +116,7 @@ def _copy_chunk(conn: Any, live: Live, local: LocalCopy, plan: dict[str, Any],
         clock = time.perf_counter()
         for batch in batches(local.path, info, chunk["fid_first"], chunk["fid_last"], sources):
             clock = tally.timed("read", clock)
+            _refuse_unindexable(batch, columns, indexed, ids)
             fixed = repair(np.asarray(batch.column("__wkb").to_numpy(zero_copy_only=False)))
             _refuse_unloadable(fixed, batch, ids, local)
             clock = tally.timed("repair", clock)
@@ -135,3 +156,20 @@ def _refuse_unloadable(fixed: Repaired, batch: Any, ids: dict[str, Any],
             raise BadSource(f"layer {ids['layer']!r}: {len(rows)} feature(s) {problem} "
                             f"(fid {shown})", dataset=ids["dataset"], file=local.path.name,
                             hint=hint)
+
+
+def _refuse_unindexable(batch: Any, columns: list[Column], indexed: Collection[str],
+                        ids: dict[str, Any]) -> None:
+    """A key or join value too long for a B-tree fails the dataset, naming its fid."""
+    for column in columns:
+        if column.name not in indexed or column.type != "text":
+            continue
+        lengths = pc.binary_length(batch.column(column.source))
+        longest = pc.max(lengths).as_py()
+        if longest is not None and longest > INDEX_MAX_BYTES:
+            fid = batch.column("__fid")[pc.index(lengths, longest).as_py()].as_py()
+            raise BadSource(f"layer {ids['layer']!r}: field {column.source!r} of fid {fid} is "
+                            f"{longest:,} bytes long; PostgreSQL can't index values over "
+                            f"{INDEX_MAX_BYTES:,} bytes",
+                            hint="a key or join value this long is a data error; report it "
+                                 "upstream")
