@@ -9,6 +9,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from service.live import Live
 from service.pg.connect import connect
 from service.runs import status
+from tests.conftest import Workers, purge_queue
 from tests.service.dashboard.support import SCREENSHOTS, TIMEZONE_PATH
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -92,9 +94,20 @@ def percent(driver: webdriver.Chrome, key: str) -> str:
     return str(css(driver, f'.bar[data-key="{key}"]').get_attribute("data-percent"))
 
 
-def test_load_watch_fail_and_retry_in_chromium(workers, upstream, dashboard_process,
+@pytest.fixture()
+def fresh_workers(clean_db, tmp_path) -> Iterator[Workers]:
+    """Workers with an empty cache of their own: the load must download to show its progress
+    (with the session's cache an earlier test's copy answers 304 and nothing is fetched)."""
+    purge_queue(clean_db)
+    group = Workers(replace(clean_db, cache_dir=tmp_path / "cache"))
+    group.wait_ready()
+    yield group
+    group.stop()
+
+
+def test_load_watch_fail_and_retry_in_chromium(fresh_workers, upstream, dashboard_process,
                                                browser: webdriver.Chrome) -> None:
-    settings = workers.settings
+    settings = fresh_workers.settings
     dashboard = dashboard_process(settings)
     b = browser
 
