@@ -101,15 +101,7 @@ def download(url: str, path: Path, *, limits: Limits, session: requests.Session 
     previous = cached(path) if conditional else None
     part = part_path(path)
     resume = _resume_point(part)
-    headers = _request_headers(previous, resume)
-    try:
-        response = session.get(url, headers=headers, stream=True, allow_redirects=True,
-                               timeout=(limits.connect_timeout, limits.read_timeout),
-                               hooks={"response": _refuse_downgrade})
-    except requests.RequestException as exc:
-        raise UpstreamUnavailable(f"can't reach the server: {_reason(exc)}", file=mask(url),
-                                  hint="check the network or GEOLOAD_MIRROR; retried automatically"
-                                  ) from exc
+    response = _get(session, url, _request_headers(previous, resume), limits)
     with response:
         if response.status_code == 304 and previous is not None:
             return Downloaded(path, previous, changed=False, resumed_from=0)
@@ -125,6 +117,41 @@ def download(url: str, path: Path, *, limits: Limits, session: requests.Session 
     validators.save(meta_path(path))
     _forget(part)
     return Downloaded(path, validators, changed=True, resumed_from=start)
+
+
+@dataclass(frozen=True)
+class Probed:
+    """What upstream serves now; ``not_modified`` when it matched the validators sent."""
+
+    not_modified: bool
+    etag: str | None
+    last_modified: str | None
+
+
+def probe(url: str, previous: Validators | None, *, limits: Limits,
+          session: requests.Session | None = None) -> Probed:
+    """Ask what ``url`` serves now, conditionally on ``previous``; the body is never read.
+
+    A GET, not a HEAD: signed redirect targets (GitHub release assets) accept only the
+    method they were signed for. The same rules as :func:`download` apply.
+    """
+    with _get(session or new_session(), url, _request_headers(previous, None), limits) as response:
+        if response.status_code == 304 and previous is not None:
+            return Probed(True, previous.etag, previous.last_modified)
+        _check_status(response, url)
+        return Probed(False, response.headers.get("ETag"), response.headers.get("Last-Modified"))
+
+
+def _get(session: requests.Session, url: str, headers: dict[str, str],
+         limits: Limits) -> requests.Response:
+    try:
+        return session.get(url, headers=headers, stream=True, allow_redirects=True,
+                           timeout=(limits.connect_timeout, limits.read_timeout),
+                           hooks={"response": _refuse_downgrade})
+    except requests.RequestException as exc:
+        raise UpstreamUnavailable(f"can't reach the server: {_reason(exc)}", file=mask(url),
+                                  hint="check the network or GEOLOAD_MIRROR; retried automatically"
+                                  ) from exc
 
 
 def new_session() -> requests.Session:

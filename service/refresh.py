@@ -25,11 +25,10 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import psycopg
-import requests
 
-from service import catalog, ledger
+from service import catalog, download, ledger
 from service.catalog import Dataset
-from service.download import Validators, new_session
+from service.download import Limits, Validators
 from service.errors import GeoloadError, TransientError, UpstreamUnavailable
 from service.fetch import source_url
 from service.settings import Settings
@@ -139,32 +138,18 @@ def same_version(upstream: Upstream, load: Known) -> bool:
 
 
 def probe(settings: Settings, dataset: Dataset, published: Known | None) -> Upstream:
-    """Ask upstream, conditionally on the last published load, what it serves now.
-
-    A GET rather than a HEAD: signed redirect targets (GitHub release assets)
-    accept only the method they were signed for. The body is never read.
-    """
-    from service.download import _check_status, _request_headers  # the downloader's own rules
-
+    """Ask upstream, conditionally on the last published load, what it serves now."""
     url = source_url(dataset, settings)
     release = dataset.release(settings)
     previous = _validators(published, url) if published and published.release == release else None
+    limits = Limits(settings.connect_timeout, settings.read_timeout, settings.max_download_bytes)
     try:
-        response = new_session().get(url, headers=_request_headers(previous, None), stream=True,
-                                     allow_redirects=True,
-                                     timeout=(settings.connect_timeout, settings.read_timeout))
-    except requests.RequestException as exc:
-        raise UpstreamUnavailable(f"can't reach {mask(url)}: {type(exc).__name__}",
-                                  dataset=dataset.name,
-                                  hint="check the network or GEOLOAD_MIRROR; the next check "
-                                       "tries again") from exc
-    with response:
-        if response.status_code == 304 and previous is not None:
-            return Upstream(dataset.name, mask(url), release, previous.etag,
-                            previous.last_modified, not_modified=True)
-        _check_status(response, url)
-        return Upstream(dataset.name, mask(url), release, response.headers.get("ETag"),
-                        response.headers.get("Last-Modified"))
+        now = download.probe(url, previous, limits=limits)
+    except GeoloadError as exc:
+        exc.where(dataset=dataset.name)
+        raise
+    return Upstream(dataset.name, mask(url), release, now.etag, now.last_modified,
+                    not_modified=now.not_modified)
 
 
 def check(settings: Settings, conn: psycopg.Connection, dataset: Dataset) -> Decision:
