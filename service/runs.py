@@ -187,7 +187,6 @@ class Poller:
                  conn: psycopg.Connection | None = None) -> None:
         self.settings, self.live, self.run_id, self.conn = settings, live, run_id, conn
         self.last: RunStatus | None = None
-        self.outages = 0
 
     def __call__(self) -> RunStatus | None:
         from service.errors import ServiceUnavailable
@@ -198,7 +197,6 @@ class Poller:
                 self.conn = connect(self.settings, autocommit=True)
             self.last = status(self.conn, self.live, self.run_id)
         except (psycopg.OperationalError, ServiceUnavailable) as exc:
-            self.outages += 1
             log.warning("PostGIS unavailable while following run %s (%s); retrying",
                         self.run_id, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             if self.conn is not None:

@@ -23,12 +23,6 @@ def staging_name(dataset: str, table: str, load_id: int) -> str:
     return f"{dataset}__{table.split('.', 1)[1]}__l{load_id}"[:63]
 
 
-def ident(qualified: str) -> sql.Identifier:
-    """``schema.table`` → a quoted, qualified identifier."""
-    schema, name = qualified.split(".", 1)
-    return sql.Identifier(schema, name)
-
-
 def staged(name: str) -> sql.Identifier:
     return sql.Identifier(STAGING, name)
 
