@@ -7,9 +7,32 @@ import hashlib
 import os
 import zipfile
 from collections.abc import Iterator, Sequence
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any, ClassVar, TypeVar
 
 import pyogrio
+
+_M = TypeVar("_M", bound="JsonManifest")
+
+
+class JsonManifest:
+    """Round-trips a manifest dataclass through JSON: ``path`` as str, tuples as lists."""
+
+    _tuples: ClassVar[tuple[str, ...]] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)  # type: ignore[call-overload]
+        d["path"] = str(d["path"])
+        d.update({name: list(d[name]) for name in self._tuples})
+        return d
+
+    @classmethod
+    def from_json(cls: type[_M], d: dict[str, Any]) -> _M:
+        """Inverse of :meth:`to_json`."""
+        return cls(**{**d, "path": Path(d["path"]),  # type: ignore[call-arg]
+                      **{name: tuple(d[name]) for name in cls._tuples}})
+
 
 ZIP_DATE = (2022, 7, 16, 0, 0, 0)  # fixed member dates keep the zip's sha256 reproducible
 _CHUNK = 1 << 20

@@ -12,7 +12,7 @@ Only one batch of geometries is alive at a time; everything else is small (boxes
 from __future__ import annotations
 
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import pyogrio.raw
 import shapely
 
 from service.testdata import _geom as g
-from service.testdata._files import pinned_gdal_date, sha256_file, write_zip
+from service.testdata._files import JsonManifest, pinned_gdal_date, sha256_file, write_zip
 from service.testdata._names import COUNTRIES, FAMOUS_NAMES, SCRIPT_NAMES, SCRIPTS
 
 ZIP_NAME = "gadm_410-levels.zip"
@@ -42,8 +42,10 @@ _BATCH_FEATURES = 10_000
 
 
 @dataclass
-class GadmManifest:
+class GadmManifest(JsonManifest):
     """What was written, so tests and benchmarks can check a loader's counts."""
+
+    _tuples = ("layers",)
 
     path: Path
     layers: tuple[str, ...]
@@ -62,17 +64,6 @@ class GadmManifest:
         """Features over all layers."""
         return sum(self.features.values())
 
-    def to_json(self) -> dict[str, Any]:
-        """JSON-ready dict (path as str)."""
-        d = asdict(self)
-        d["path"] = str(self.path)
-        d["layers"] = list(self.layers)
-        return d
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> GadmManifest:
-        """Inverse of :meth:`to_json`."""
-        return cls(**{**d, "path": Path(d["path"]), "layers": tuple(d["layers"])})
 
 
 def level_counts(features: int) -> tuple[int, ...]:

@@ -9,7 +9,7 @@ MultiPolygon features, non-ASCII tzids in a UTF-8 .dbf, and a few invalid rings.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import pyogrio.raw
 import shapely
 
 from service.testdata import _geom as g
-from service.testdata._files import pin_dbf_date, sha256_file, write_zip
+from service.testdata._files import JsonManifest, pin_dbf_date, sha256_file, write_zip
 from service.testdata._names import LAND_TZIDS, NON_ASCII_TZIDS, OCEAN_TZIDS
 
 ZIP_NAME = "timezones-with-oceans.shapefile.zip"
@@ -31,8 +31,10 @@ _MAX_RING = 500_000  # vertices in the largest single ring; the rest of a zone i
 
 
 @dataclass
-class TimezoneManifest:
+class TimezoneManifest(JsonManifest):
     """What was written, so tests and benchmarks can check a loader's counts."""
+
+    _tuples = ("members",)
 
     path: Path
     features: int
@@ -47,17 +49,6 @@ class TimezoneManifest:
     members: tuple[str, ...] = MEMBERS
     params: dict[str, Any] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        """JSON-ready dict (path as str)."""
-        d = asdict(self)
-        d["path"] = str(self.path)
-        d["members"] = list(self.members)
-        return d
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> TimezoneManifest:
-        """Inverse of :meth:`to_json`."""
-        return cls(**{**d, "path": Path(d["path"]), "members": tuple(d["members"])})
 
 
 def make_timezone_zip(out_zip: Path, *, zones: int = 60, vertices: int = 300_000,
