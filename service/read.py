@@ -142,17 +142,23 @@ def batches(path: Path, info: LayerInfo, first: int, last: int,
         with raw.open_arrow(path, **kwargs) as (meta, reader):
             geometry = meta["geometry_name"] or "wkb_geometry"
             fid = meta["fid_column"] or "OGC_FID"
-            for batch in reader:
-                standard = _standardize(batch, fid, geometry, columns)
-                _check_text(standard, columns, info.name, path)
-                yield standard
+            stream = iter(reader)
+            while True:
+                # No local names the batch while suspended, so a consumer that drops a column
+                # (the chunk drops the WKB once decoded) really frees it.
+                try:
+                    yield _check_text(_standardize(next(stream), fid, geometry, columns),
+                                      columns, info.name, path)
+                except StopIteration:
+                    return
     except (DataSourceError, DataLayerError) as exc:
         raise BadSource(f"can't read layer {info.name!r} features {first}..{last}: {exc}",
                         file=path.name, hint="the file may be damaged; re-run to re-download"
                         ) from exc
 
 
-def _check_text(batch: pa.RecordBatch, columns: list[str], layer: str, path: Path) -> None:
+def _check_text(batch: pa.RecordBatch, columns: list[str], layer: str,
+                path: Path) -> pa.RecordBatch:
     """Refuse text that is not UTF-8, naming the fids, rather than load it garbled.
 
     GDAL passes a field's bytes through when the file declares UTF-8 (a shapefile's
@@ -166,6 +172,7 @@ def _check_text(batch: pa.RecordBatch, columns: list[str], layer: str, path: Pat
             column.validate(full=True)
         except pa.ArrowInvalid:
             raise _not_utf8(batch, name, layer, path) from None
+    return batch
 
 
 def _not_utf8(batch: pa.RecordBatch, name: str, layer: str, path: Path) -> BadSource:

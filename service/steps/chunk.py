@@ -117,7 +117,10 @@ def _copy_chunk(conn: Any, live: Live, local: LocalCopy, plan: dict[str, Any],
         for batch in batches(local.path, info, chunk["fid_first"], chunk["fid_last"], sources):
             clock = tally.timed("read", clock)
             _refuse_unindexable(batch, columns, indexed, ids)
-            fixed = repair(np.asarray(batch.column("__wkb").to_numpy(zero_copy_only=False)))
+            wkb = np.asarray(batch.column("__wkb").to_numpy(zero_copy_only=False))
+            batch = batch.drop_columns(["__wkb"])  # its bytes live on in `wkb`: not twice
+            fixed = repair(wkb)
+            del wkb
             _refuse_unloadable(fixed, batch, ids, local)
             clock = tally.timed("repair", clock)
             copier.write(batch, fixed.wkb)

@@ -67,3 +67,13 @@ def test_two_workers_on_one_host_download_once(here, upstream):
         digests = pool.map(_fetch_in_child, [here, here])
     assert digests[0] == digests[1]
     assert [r.status for r in gets(upstream)].count(200) == 1
+
+
+def test_download_progress_is_throttled_and_ends_at_the_total(here):
+    calls: list[tuple[int, int | None]] = []
+    got = fetch(catalog.get("gadm"), here, progress=lambda done, total: calls.append((done, total)))
+    size = got.validators.size
+    assert calls[-1] == (size, size)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    # One report per 64 KiB block would be size / 65536 calls; reports are time-throttled.
+    assert len(calls) < max(3, size // (64 << 10))
