@@ -46,8 +46,8 @@ def extract_member(archive: Path, pattern: str, dest: Path, limits: ArchiveLimit
     Extraction goes to a temporary directory renamed into place, so ``dest``
     either holds a complete, CRC-checked copy or does not exist.
     """
-    if (dest / ".complete").exists():
-        return dest / (dest / ".complete").read_text().strip()
+    if (done := extracted(dest)) is not None:
+        return done
     tmp = dest.with_name(dest.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
@@ -55,19 +55,37 @@ def extract_member(archive: Path, pattern: str, dest: Path, limits: ArchiveLimit
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # a refused bomb leaves no bytes behind
         raise
+    return finish_extraction(tmp, dest, main)
+
+
+def extracted(dest: Path) -> Path | None:
+    """The main file of a complete extraction in ``dest``, if there is one."""
+    if (dest / ".complete").exists():
+        return dest / (dest / ".complete").read_text().strip()
+    return None
+
+
+def finish_extraction(tmp: Path, dest: Path, main: str) -> Path:
+    """Mark ``tmp`` complete and move it into place as ``dest``."""
     (tmp / ".complete").write_text(main)
     shutil.rmtree(dest, ignore_errors=True)
     os.replace(tmp, dest)
     return dest / main
 
 
+def choose_members(zf: zipfile.ZipFile, pattern: str, archive: Path,
+                   limits: ArchiveLimits) -> list[zipfile.ZipInfo]:
+    """The members to extract, main one first, after the zip-slip and zip-bomb checks."""
+    chosen = _choose(_safe_infos(zf, archive), pattern, archive)
+    _check_sizes(chosen, limits, archive)
+    return chosen
+
+
 def _extract(archive: Path, pattern: str, tmp: Path, limits: ArchiveLimits) -> str:
     """Check the archive, unpack the chosen members into ``tmp``; returns the main one's name."""
     try:
         with zipfile.ZipFile(archive) as zf:
-            infos = _safe_infos(zf, archive)
-            chosen = _choose(infos, pattern, archive)
-            _check_sizes(chosen, limits, archive)
+            chosen = choose_members(zf, pattern, archive, limits)
             tmp.mkdir(parents=True)
             for info in chosen:
                 _copy_member(zf, info, tmp / PurePosixPath(info.filename).name, archive)

@@ -36,6 +36,8 @@ USER_AGENT = "geoload/0.1 (+https://github.com/geoload/geoload)"
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 Progress = Callable[[int, int | None], None]
+#: Receives the downloaded bytes in order.
+Sink = Callable[[bytes], None]
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,13 @@ def cached(path: Path) -> Validators | None:
 
 
 def download(url: str, path: Path, *, limits: Limits, session: requests.Session | None = None,
-             conditional: bool = True, progress: Progress | None = None) -> Downloaded:
-    """Bring ``path`` up to date with ``url``; the caller holds the cache lock."""
+             conditional: bool = True, progress: Progress | None = None,
+             sink: Sink | None = None) -> Downloaded:
+    """Bring ``path`` up to date with ``url``; the caller holds the cache lock.
+
+    ``sink`` sees every byte of a download that starts from the first byte (not of a
+    resumed one), as it is written.
+    """
     session = session or new_session()
     previous = cached(path) if conditional else None
     part = part_path(path)
@@ -115,7 +122,8 @@ def download(url: str, path: Path, *, limits: Limits, session: requests.Session 
             raise BadSource(f"the file is {total:,} bytes, over the {limits.max_bytes:,} cap",
                             file=mask(url),
                             hint="raise GEOLOAD_MAX_DOWNLOAD_BYTES if this size is expected")
-        validators = _stream_to_part(response, url, part, start, total, limits, progress)
+        validators = _stream_to_part(response, url, part, start, total, limits, progress,
+                                     None if start else sink)
     os.replace(part, path)
     validators.save(meta_path(path))
     _forget(part)
@@ -243,7 +251,8 @@ def _expected_total(response: requests.Response, start: int, url: str) -> int | 
 
 
 def _stream_to_part(response: requests.Response, url: str, part: Path, start: int,
-                    total: int | None, limits: Limits, progress: Progress | None) -> Validators:
+                    total: int | None, limits: Limits, progress: Progress | None,
+                    sink: Sink | None) -> Validators:
     etag = response.headers.get("ETag")
     modified = response.headers.get("Last-Modified")
     _save_part_meta(part, etag, modified)
@@ -264,6 +273,8 @@ def _stream_to_part(response: requests.Response, url: str, part: Path, start: in
                                     hint="raise GEOLOAD_MAX_DOWNLOAD_BYTES if that is expected")
                 out.write(block)
                 digest.update(block)
+                if sink:
+                    sink(block)
                 if progress and (now := time.monotonic()) >= next_report:
                     progress(written, total)
                     next_report = now + PROGRESS_INTERVAL_S

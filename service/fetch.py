@@ -14,16 +14,17 @@ import fcntl
 import os
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
-from service.archive import ArchiveLimits, extract_member
+from service.archive import ArchiveLimits, extract_member, extracted
 from service.catalog import Dataset
 from service.download import Limits, Progress, Validators, cached, download, meta_path
 from service.errors import BadSource, CacheError, GeoloadError
 from service.settings import Settings
+from service.unzip_stream import Unzipper, stream_target
 from service.urls import check_scheme, mask, mirrored
 
 #: Extracted versions kept per dataset: the current one and the one before, which
@@ -71,14 +72,31 @@ def fetch(dataset: Dataset, settings: Settings, *, pinned_sha256: str | None = N
 def _fetch_locked(dataset: Dataset, settings: Settings, url: str, archive: Path,
                   pinned: str | None, progress: Progress | None) -> LocalCopy:
     have = cached(archive)
+    unzipper = None
     if pinned and have and have.sha256 == pinned:
         validators, changed, resumed = have, False, 0
     else:
-        got = download(url, archive, limits=_limits(settings), progress=progress)
+        unzipper = _unzipper(dataset, settings, archive)
+        with unzipper or nullcontext():
+            got = download(url, archive, limits=_limits(settings), progress=progress,
+                           sink=unzipper.feed if unzipper else None)
         validators, changed, resumed = got.validators, got.changed, got.resumed_from
-    _verify_checksum(dataset, archive, validators, pinned)
-    path = _readable_file(dataset, settings, archive, validators)
+    try:
+        _verify_checksum(dataset, archive, validators, pinned)
+        path = _readable_file(dataset, settings, archive, validators, unzipper)
+    finally:
+        if unzipper:
+            unzipper.discard()
     return LocalCopy(dataset.name, mask(url), archive, path, validators, changed, resumed)
+
+
+def _unzipper(dataset: Dataset, settings: Settings, archive: Path) -> Unzipper | None:
+    """A follower that inflates the archive while it downloads (zip sources only)."""
+    if dataset.source.archive is None:
+        return None
+    for stale in archive.parent.glob(".unzip-*"):  # a killed worker's; we hold the host lock
+        shutil.rmtree(stale, ignore_errors=True)
+    return Unzipper(dataset.source.member, stream_target(archive), _archive_limits(settings))
 
 
 def _verify_checksum(dataset: Dataset, archive: Path, got: Validators, pinned: str | None) -> None:
@@ -96,14 +114,19 @@ def _verify_checksum(dataset: Dataset, archive: Path, got: Validators, pinned: s
                         hint="upstream published a new version mid-run; enqueue the dataset again")
 
 
+def _archive_limits(settings: Settings) -> ArchiveLimits:
+    return ArchiveLimits(settings.max_extract_bytes, settings.max_compression_ratio)
+
+
 def _readable_file(dataset: Dataset, settings: Settings, archive: Path,
-                   validators: Validators) -> Path:
+                   validators: Validators, unzipper: Unzipper | None) -> Path:
     if dataset.source.archive is None:
         return archive
-    limits = ArchiveLimits(settings.max_extract_bytes, settings.max_compression_ratio)
     dest = archive.parent / f"extracted-{validators.sha256[:16]}"
+    adopted = unzipper.adopt(archive, dest) if unzipper and not extracted(dest) else None
     try:
-        path = extract_member(archive, dataset.source.member, dest, limits)
+        path = adopted or extract_member(archive, dataset.source.member, dest,
+                                         _archive_limits(settings))
     except BadSource as exc:
         if "corrupt" in exc.problem:
             _discard(archive)

@@ -77,3 +77,15 @@ def test_download_progress_is_throttled_and_ends_at_the_total(here):
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
     # One report per 64 KiB block would be size / 65536 calls; reports are time-throttled.
     assert len(calls) < max(3, size // (64 << 10))
+
+
+@pytest.mark.parametrize("dataset", ["gadm", "timezone"])
+def test_a_fresh_download_is_unpacked_as_it_arrives(here, monkeypatch, dataset):
+    def not_again(*args, **kwargs):
+        raise AssertionError("extracted again after the download")
+
+    monkeypatch.setattr("service.fetch.extract_member", not_again)
+    got = fetch(catalog.get(dataset), here)
+    assert got.changed and got.path.exists() and got.path.stat().st_size > 0
+    assert (got.path.parent / ".complete").read_text() == got.path.name
+    assert not list(got.archive.parent.glob(".unzip-*"))
