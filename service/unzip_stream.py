@@ -39,7 +39,7 @@ from service.archive import (
 )
 
 #: Blocks waiting for the follower; the download waits when it is this far ahead.
-QUEUE_BLOCKS = 256
+QUEUE_BLOCKS = 32
 _ZIP64_EXTRA = 0x0001
 _ENCRYPTED, _DATA_DESCRIPTOR = 0x1, 0x8
 
