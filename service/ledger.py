@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg.rows import dict_row
 
+from service.budget import send_order
 from service.identity import worker_id
 
 if TYPE_CHECKING:
@@ -114,12 +115,15 @@ def save_plan(conn: psycopg.Connection, load_id: int, plans: list[LayerPlan]) ->
                  "WHERE load_id = %s", (len(plans), load_id))
 
 
-def pending_chunks(conn: psycopg.Connection, load_id: int) -> list[tuple[str, int]]:
-    """(layer, chunk_no) not yet loaded, heaviest first so the longest work starts first."""
-    rows = conn.execute("SELECT layer, chunk_no FROM geoload.chunks WHERE load_id = %s "
+def pending_chunks(conn: psycopg.Connection, load_id: int,
+                   capacity: int | None = None) -> list[tuple[str, int]]:
+    """(layer, chunk_no) not yet loaded, heaviest first; with a worker's budget ``capacity``,
+    in the order :func:`service.budget.send_order` gives."""
+    rows = conn.execute("SELECT layer, chunk_no, weight FROM geoload.chunks WHERE load_id = %s "
                         "AND status <> 'loaded' ORDER BY weight DESC, layer, chunk_no",
                         (load_id,)).fetchall()
-    return [(str(layer), int(n)) for layer, n in rows]
+    weights = {(str(layer), int(n)): int(weight) for layer, n, weight in rows}
+    return list(weights) if capacity is None else send_order(weights, capacity)
 
 
 def layer_row(conn: psycopg.Connection, load_id: int, layer: str, *,

@@ -254,6 +254,16 @@ def test_env_example_documents_every_setting_and_nothing_unknown():
             assert above.startswith("# ") and "=" not in above.split()[1], line
 
 
+def test_env_example_shows_each_settings_real_default():
+    from service.settings import SETTINGS
+
+    shown = dict(re.findall(r"^# (GEOLOAD_[A-Z0-9_]+)=(.*)$", ENV_EXAMPLE.read_text(), re.M))
+    examples = {"GEOLOAD_CACHE_DIR", "GEOLOAD_MIRROR"}  # shown as examples, not defaults
+    stale = {s.env: (shown[s.env], s.default) for s in SETTINGS
+             if s.env in shown and s.env not in examples and shown[s.env] != s.default}
+    assert stale == {}
+
+
 def test_a_copied_env_example_fills_every_required_variable():
     env = env_example(only_set=True)
     spec = compose()

@@ -1,6 +1,6 @@
 import numpy as np
 
-from service.steps.plan import cut_chunks
+from service.steps.plan import LARGEST_FEATURE_FACTOR, cut_chunks
 
 
 def test_chunks_cover_every_fid_once_within_both_limits():
@@ -11,7 +11,10 @@ def test_chunks_cover_every_fid_once_within_both_limits():
     assert sum(c[2] for c in chunks) == 1000
     for (first, last, count, weight), nxt in zip(chunks, chunks[1:] + [None]):
         assert count == last - first + 1 <= 100
-        assert weight <= 60_000 or count == 1
+        chunk_sizes = sizes[first - 1:last]
+        assert chunk_sizes.sum() <= 60_000 or count == 1
+        # The weight counts the largest feature extra: GEOS validates it with an index.
+        assert weight == chunk_sizes.sum() + LARGEST_FEATURE_FACTOR * chunk_sizes.max()
         if nxt:
             assert nxt[0] == last + 1
 
@@ -26,3 +29,10 @@ def test_gaps_in_fids_are_fine():
     fids = np.array([3, 7, 8, 20, 21])
     chunks = cut_chunks(fids, np.ones(5, dtype=np.int64), 2, 10**9)
     assert [(c[0], c[1], c[2]) for c in chunks] == [(3, 7, 2), (8, 20, 2), (21, 21, 1)]
+
+
+def test_one_huge_polygon_weighs_more_than_as_many_bytes_of_small_ones():
+    fids = np.arange(4)
+    small = cut_chunks(fids, np.full(4, 250), 100, 1000)
+    huge = cut_chunks(fids[:1], np.array([1000]), 100, 1000)
+    assert small[0][3] < huge[0][3]
