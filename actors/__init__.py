@@ -11,8 +11,10 @@ from periodiq import PeriodiqMiddleware
 from actors.middleware import FailureRecorder, Heartbeat
 from service import settings as _config
 from service.broker import make_broker
+from service.malloc import return_large_buffers
 
 SETTINGS = _config.get()
+return_large_buffers()  # before any chunk runs: see service/malloc.py
 #: A periodic tick older than this (a scheduler or worker outage) is dropped, not run late.
 PERIODIC_SKIP_DELAY_S = 600
 

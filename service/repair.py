@@ -44,7 +44,7 @@ def repair(wkb: np.ndarray) -> Repaired:
     geoms = shapely.from_wkb(wkb, on_invalid="ignore")
     malformed = np.flatnonzero(shapely.is_missing(geoms) & _present(wkb))
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    invalid = ~missing & ~shapely.is_valid(geoms)
+    invalid = ~missing & ~is_valid(geoms)
     result = Repaired(wkb=np.empty(len(geoms), dtype=object), malformed=malformed,
                       empty=int(missing.sum()) - len(malformed), repaired=int(invalid.sum()))
     if invalid.any():
@@ -61,6 +61,40 @@ def repair(wkb: np.ndarray) -> Repaired:
     rebuilt = keep & (result.wkb == None)  # noqa: E711 - elementwise test on an object array
     result.wkb[rebuilt] = shapely.to_wkb(geoms[rebuilt], output_dimension=2, byte_order=1)
     return result
+
+
+#: MultiPolygons from this many vertices up are validated part by part (see is_valid).
+PART_BY_PART_MIN_VERTICES = 100_000
+
+
+def is_valid(geoms: np.ndarray) -> np.ndarray:
+    """``shapely.is_valid``, part by part for big MultiPolygons whose parts' envelopes are
+    disjoint.
+
+    Parts that can't meet can't overlap or touch, so such a MultiPolygon is valid exactly
+    when each part is. GEOS then skips noding all parts together and indexes one part at a
+    time: the largest timezone (258 islands, 1.35 M vertices) 0.43 s -> 0.27 s, and the
+    extra memory follows its largest part instead of the whole (+42 MB instead of +138 MB).
+    Only big ones go this way, one at a time, since the parts are copies.
+    """
+    present = ~shapely.is_missing(geoms)
+    big = np.flatnonzero(present & (shapely.get_type_id(geoms) == MULTIPOLYGON)
+                         & (shapely.get_num_coordinates(geoms) >= PART_BY_PART_MIN_VERTICES))
+    whole = present.copy()
+    whole[big] = False
+    valid = np.zeros(len(geoms), dtype=bool)
+    valid[whole] = shapely.is_valid(geoms[whole])
+    for row in big:
+        valid[row] = _valid_by_parts(geoms[row])
+    return valid
+
+
+def _valid_by_parts(geom: shapely.Geometry) -> bool:
+    parts = shapely.get_parts(geom)
+    pairs = shapely.STRtree(parts).query(parts)  # no predicate: envelopes that intersect
+    if (pairs[0] != pairs[1]).any():
+        return bool(shapely.is_valid(geom))
+    return bool(shapely.is_valid(parts).all())
 
 
 def _reuse_source_wkb(out: np.ndarray, wkb: np.ndarray, untouched: np.ndarray,

@@ -80,3 +80,32 @@ def test_valid_source_wkb_passes_through_byte_for_byte_like_geos_would_write_it(
     assert out[0] == shapely.to_wkb(shapely.multipolygons([poly]), byte_order=1)
     big_endian = np.array([shapely.to_wkb(poly, byte_order=0)], dtype=object)
     assert repair(big_endian).wkb[0] == out[0]
+
+
+def test_is_valid_part_by_part_agrees_with_geos_on_every_kind_of_multipolygon(monkeypatch):
+    from service import repair as repair_module
+    from service.repair import is_valid
+
+    monkeypatch.setattr(repair_module, "PART_BY_PART_MIN_VERTICES", 1)  # every one of these
+
+    cases = [
+        "MULTIPOLYGON(((0 0,1 0,1 1,0 1,0 0)),((5 5,6 5,6 6,5 6,5 5)))",        # apart: valid
+        "MULTIPOLYGON(((0 0,2 0,2 2,0 2,0 0)),((1 1,3 1,3 3,1 3,1 1)))",        # overlap
+        "MULTIPOLYGON(((0 0,1 0,1 1,0 1,0 0)),((1 0,2 0,2 1,1 1,1 0)))",        # share an edge
+        "MULTIPOLYGON(((0 0,1 0,1 1,0 1,0 0)),((1 1,2 1,2 2,1 2,1 1)))",        # meet at a point
+        "MULTIPOLYGON(((0 0,1 1,1 0,0 1,0 0)),((5 5,6 5,6 6,5 6,5 5)))",        # a bowtie apart
+        "MULTIPOLYGON(((0 0,9 0,9 9,0 9,0 0)),((4 4,5 4,5 5,4 5,4 4)))",        # nested shells
+        "MULTIPOLYGON(((0 0,9 0,9 9,0 9,0 0),(3 3,6 3,6 6,3 6,3 3)),((4 4,5 4,5 5,4 5,4 4)))",
+        "MULTIPOLYGON EMPTY", "POLYGON((0 0,1 1,1 0,0 1,0 0))", "POLYGON((0 0,1 0,1 1,0 0))",
+        None,
+    ]
+    geoms = np.array([None if w is None else shapely.from_wkt(w) for w in cases], dtype=object)
+    rng = np.random.default_rng(7)  # and random archipelagos, some of whose islands collide
+    for _ in range(200):
+        islands = [shapely.box(x, y, x + w, y + w) for x, y, w in
+                   rng.uniform([-50, -50, 0.5], [50, 50, 8], size=(int(rng.integers(2, 8)), 3))]
+        geoms = np.append(geoms, shapely.MultiPolygon(islands))
+    expected = shapely.is_valid(geoms)
+    assert list(is_valid(geoms)) == list(expected)
+    assert expected[0] and not expected[1] and not expected[2] and expected[3]
+    assert not expected[4] and not expected[5] and expected[6]
