@@ -7,7 +7,12 @@ showed is the cheapest path (see README, Benchmark).
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from service.errors import ConfigError, ServiceUnavailable
 from service.identity import worker_id
@@ -36,6 +41,51 @@ def connect(settings: Settings, *, autocommit: bool = False,
                           f"string PostgreSQL understands ({_first_line(str(exc))})",
                           hint="write it like postgresql://user:password@host:5432/geoload"
                           ) from exc
+
+
+_kept = threading.local()
+
+
+@contextmanager
+def reused(settings: Settings) -> Iterator[psycopg.Connection]:
+    """An autocommit connection this thread keeps from one message to the next.
+
+    A new connection per message cost 18 ms here: 5 ms to connect, 13 ms for the new
+    backend to load PostGIS at its first geometry. The connection is kept only when it
+    comes back idle (no transaction open); one that failed, broke or was left inside a
+    transaction is closed, and a kept one that no longer answers is replaced.
+    """
+    conn = _checkout(settings)
+    healthy = False
+    try:
+        yield conn
+        healthy = True
+    finally:
+        if (healthy and not conn.closed
+                and conn.info.transaction_status == TransactionStatus.IDLE):
+            _kept.conn = (settings.database_url, conn)
+        else:
+            conn.close()
+
+
+def _checkout(settings: Settings) -> psycopg.Connection:
+    url, conn = getattr(_kept, "conn", None) or (None, None)
+    _kept.conn = None
+    if conn is not None:
+        if url == settings.database_url and _answers(conn):
+            return conn
+        conn.close()
+    return connect(settings, autocommit=True)
+
+
+def _answers(conn: psycopg.Connection) -> bool:
+    if conn.closed or conn.broken:
+        return False
+    try:
+        conn.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
 
 
 def _first_line(text: str) -> str:

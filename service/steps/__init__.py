@@ -19,7 +19,7 @@ from service import catalog, ledger
 from service.catalog import Dataset
 from service.errors import BadMessage, BadSource
 from service.messages import Next
-from service.pg.connect import connect
+from service.pg.connect import reused
 from service.settings import Settings
 
 
@@ -50,7 +50,7 @@ def load_context(settings: Settings, run_id: str,
     Autocommit, so that each ``conn.transaction()`` block is a real transaction
     and reads outside one hold no locks.
     """
-    with connect(settings, autocommit=True) as conn:
+    with reused(settings) as conn:
         load = ledger.get_load(conn, run_id, dataset)
         if load is None:
             raise BadMessage(f"no load of {dataset!r} in run {run_id!r}", dataset=dataset,
