@@ -98,12 +98,14 @@ def bench_dataset(settings: Settings, dataset: str, args: argparse.Namespace, ro
             print(f"  {dataset} {row.way}: {timed.seconds:.2f} s, peak RSS "
                   f"{timed.peak_rss / 2**20:.0f} MB", file=sys.stderr, flush=True)
         rows.append(row)
+    source = peers.ogr2ogr_source(data.local_file(root, dataset, settings), dataset,
+                                  settings, work)
     if not args.no_ogr2ogr and peers.ogr2ogr_available():
-        source = peers.ogr2ogr_source(data.local_file(root, dataset, settings), dataset,
-                                      settings, work)
         rows.append(report.Row(dataset, "ogr2ogr", [peers.run_ogr2ogr(source, dataset,
                                                                       settings)
                                                     for _ in range(args.runs)]))
+    rows.append(report.Row(dataset, peers.VALIDATION_WAY,
+                           [peers.validation_seconds(source) for _ in range(args.runs)]))
     dumps = peers.dump_final_rows(dataset, settings, work)
     rows.append(report.Row(dataset, "raw binary COPY",
                            [peers.run_copy_floor(dumps, settings) for _ in range(args.runs)]))

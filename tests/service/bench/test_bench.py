@@ -1,0 +1,54 @@
+"""``python -m service.bench`` end to end on tiny generated files: every peer, one JSON table."""
+
+import json
+import os
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.conftest import have, run_cli
+
+WAYS = {"geoload 1 worker", "raw binary COPY", "GEOS validity alone, 1 thread"}
+
+
+@pytest.fixture()
+def bench_db(settings):
+    name = f"geoload_benchtest_{os.getpid()}"
+    yield name
+    admin_url = settings.database_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+
+
+def test_the_benchmark_runs_every_peer_and_writes_its_table(settings, bench_db, tmp_path):
+    out = tmp_path / "bench.json"
+    done = run_cli("service.bench", "--size", "tiny", "--runs", "2", "--workers", "1",
+                   "--database", bench_db, "--data", str(tmp_path / "data"), "--json", str(out),
+                   "timezone", "gadm", settings=settings, timeout=600, PATH=os.environ["PATH"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    for dataset in ("timezone", "gadm"):
+        mine = {r["way"]: r for r in rows if r["dataset"] == dataset}
+        assert set(mine) >= WAYS, sorted(mine)
+        if have("ogr2ogr"):
+            ogr = mine["ogr2ogr"]["median_s"]
+            assert ogr > 0 and mine["ogr2ogr"]["vs_ogr2ogr"] == 1.0
+            ours = mine["geoload 1 worker"]
+            assert ours["vs_ogr2ogr"] == pytest.approx(ours["median_s"] / ogr, rel=0.02)
+        floor = mine["raw binary COPY"]
+        assert floor["vs_copy_floor"] == 1.0 and floor["median_s"] > 0
+        assert all(len(r["runs_s"]) == 2 and r["median_s"] > 0 for r in mine.values())
+        assert mine["geoload 1 worker"]["peak_rss_mb"] > 50
+    assert "geoload 1 worker" in done.stdout and "vs ogr2ogr" in done.stdout
+    # What geoload loaded is what the floor copied (the last dataset's floor is kept).
+    url = settings.database_url.rsplit("/", 1)[0] + "/" + bench_db
+    with psycopg.connect(url) as conn:
+        for level in range(6):
+            count = sql.SQL("SELECT count(*) FROM {}")
+            published = conn.execute(count.format(sql.Identifier("gadm", f"adm_{level}"))
+                                     ).fetchone()
+            floor_rows = conn.execute(count.format(
+                sql.Identifier("bench_copy_floor", f"adm_{level}"))).fetchone()
+            assert published == floor_rows and published[0] > 0
