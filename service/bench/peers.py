@@ -22,7 +22,7 @@ from service.repair import is_valid
 from service.settings import Settings
 
 OGR_SCHEMA = "bench_ogr2ogr"
-VALIDATION_WAY = "GEOS validity alone, 1 thread"
+VALIDATION_WAY = "GEOS validity alone (CPU s)"
 FLOOR_SCHEMA = "bench_copy_floor"
 OGR_FLAGS = ["-nlt", "PROMOTE_TO_MULTI", "-makevalid", "-lco", "GEOMETRY_NAME=geom",
              "-lco", f"SCHEMA={OGR_SCHEMA}", "-overwrite"]

@@ -9,7 +9,7 @@ from psycopg import sql
 
 from tests.conftest import have, run_cli
 
-WAYS = {"geoload 1 worker", "raw binary COPY", "GEOS validity alone, 1 thread"}
+WAYS = {"geoload 1 worker", "raw binary COPY", "GEOS validity alone (CPU s)"}
 
 
 @pytest.fixture()
