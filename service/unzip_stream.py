@@ -23,6 +23,7 @@ import shutil
 import struct
 import threading
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import TracebackType
@@ -182,8 +183,18 @@ class Unzipper:
         for _ in self._blocks(packed):
             pass
 
-    def _blocks(self, count: int) -> "_Blocks":
-        return _Blocks(self, count)
+    def _blocks(self, count: int) -> Iterator[bytes]:
+        """The next ``count`` bytes of the stream, as they arrive."""
+        while count > 0:
+            if not self._buffer:
+                if self._eof:
+                    raise _GiveUp("the stream ended inside a member")
+                self._pull()
+                continue
+            taken = bytes(self._buffer[:count])
+            del self._buffer[:len(taken)]
+            count -= len(taken)
+            yield taken
 
     def _read(self, count: int) -> bytes:
         """Exactly ``count`` bytes, or fewer at the end of the stream."""
@@ -199,30 +210,6 @@ class Unzipper:
             self._eof = True
         else:
             self._buffer += block
-
-
-class _Blocks:
-    """The next ``count`` bytes of the stream, as they arrive."""
-
-    def __init__(self, owner: Unzipper, count: int) -> None:
-        self.owner, self.left = owner, count
-
-    def __iter__(self) -> "_Blocks":
-        return self
-
-    def __next__(self) -> bytes:
-        owner = self.owner
-        if self.left <= 0:
-            raise StopIteration
-        if not owner._buffer:
-            if owner._eof:
-                raise _GiveUp("the stream ended inside a member")
-            owner._pull()
-            return self.__next__()
-        taken = bytes(owner._buffer[:self.left])
-        del owner._buffer[:len(taken)]
-        self.left -= len(taken)
-        return taken
 
 
 def _zip64_sizes(extra: bytes, size: int, packed: int) -> tuple[int, int]:

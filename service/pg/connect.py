@@ -1,8 +1,8 @@
 """Connections to PostGIS that fail fast and say where they tried.
 
-psycopg 3 rather than psycopg2: its binary COPY (``write_row`` with typed
-dumpers in C) feeds WKB straight to PostGIS's binary input, which the benchmark
-showed is the cheapest path (see README, Benchmark).
+psycopg 3 rather than psycopg2: its binary COPY takes the rows pgpq encodes from
+Arrow, so WKB goes straight to PostGIS's binary input, the cheapest path the
+benchmark found (see README, Benchmark).
 """
 
 from __future__ import annotations
