@@ -24,7 +24,7 @@ from service.fetch import LocalCopy, fetch
 from service.live import Live
 from service.messages import FINISH, Next
 from service.pg.copy import Copier
-from service.read import LayerInfo, batches
+from service.read import BATCH_ROWS, LayerInfo, batches
 from service.repair import Repaired, repair
 from service.settings import Settings
 from service.steps import Outcome, check_ids, load_context, refused_data, skipped
@@ -33,6 +33,8 @@ from service.steps import Outcome, check_ids, load_context, refused_data, skippe
 #: key or join value would fail the index build after every chunk was loaded, so it fails
 #: here instead, naming its fid.
 INDEX_MAX_BYTES = 2600
+#: Geometry bytes read, repaired and copied at once within a chunk.
+BATCH_BYTES = 2_000_000
 
 
 def load_chunk(settings: Settings, live: Live, run_id: str, dataset: str, layer: str,
@@ -114,7 +116,8 @@ def _copy_chunk(conn: Any, live: Live, local: LocalCopy, plan: dict[str, Any],
     tally = _Tally()
     with conn.cursor() as cur, Copier(cur, plan["staging_table"], columns) as copier:
         clock = time.perf_counter()
-        for batch in batches(local.path, info, chunk["fid_first"], chunk["fid_last"], sources):
+        for batch in batches(local.path, info, chunk["fid_first"], chunk["fid_last"], sources,
+                             batch_rows=batch_rows(chunk["features"], chunk["weight"])):
             clock = tally.timed("read", clock)
             _refuse_unindexable(batch, columns, indexed, ids)
             wkb = np.asarray(batch.column("__wkb").to_numpy(zero_copy_only=False))
@@ -141,6 +144,15 @@ def _copy_chunk(conn: Any, live: Live, local: LocalCopy, plan: dict[str, Any],
                              "enqueue again")
     return ledger.ChunkCounts(tally.loaded, tally.empty, tally.repaired, tally.parts_dropped,
                               {k: round(v, 3) for k, v in tally.seconds.items()})
+
+
+def batch_rows(features: int, weight: int) -> int:
+    """Rows per read batch, so that a batch holds about :data:`BATCH_BYTES` of geometry.
+
+    A chunk's geometry is copied a few times on its way (Arrow, bytes, GEOS, the COPY
+    encoding); in batches, those copies are a batch's size, not the chunk's.
+    """
+    return max(1, min(BATCH_ROWS, features * BATCH_BYTES // max(weight, 1)))
 
 
 def _refuse_unloadable(fixed: Repaired, batch: Any, ids: dict[str, Any],

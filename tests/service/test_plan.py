@@ -36,3 +36,11 @@ def test_one_huge_polygon_weighs_more_than_as_many_bytes_of_small_ones():
     small = cut_chunks(fids, np.full(4, 250), 100, 1000)
     huge = cut_chunks(fids[:1], np.array([1000]), 100, 1000)
     assert small[0][3] < huge[0][3]
+
+
+def test_a_chunk_is_read_in_batches_of_about_two_megabytes_of_geometry():
+    from service.steps.chunk import BATCH_BYTES, batch_rows
+
+    assert batch_rows(features=10_000, weight=8_000_000) == 10_000 * BATCH_BYTES // 8_000_000
+    assert batch_rows(features=1, weight=66_000_000) == 1      # one huge polygon: one row
+    assert batch_rows(features=20_000, weight=1_000) == 4096   # capped at the reader's batch
