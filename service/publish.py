@@ -109,7 +109,11 @@ def _copy_grants(conn: psycopg.Connection, source: sql.Identifier,
 
 
 def drop_retired(conn: psycopg.Connection, dataset: str) -> list[str]:
-    """Drop every retired table of ``dataset``; one still in use is left for next time."""
+    """Drop every retired table of ``dataset``; one still in use is left for next time.
+
+    Only a lock timeout is tolerated. A lost connection raises, so that the message is
+    retried and its retry, finding the load published, drops what is left.
+    """
     rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s "
                         "AND tablename LIKE %s", (STAGING, f"{dataset}\\_\\_%\\_\\_retired\\_l%")
                         ).fetchall()
@@ -120,6 +124,6 @@ def drop_retired(conn: psycopg.Connection, dataset: str) -> list[str]:
                 limit_lock_wait(conn)
                 conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(STAGING, name)))
             dropped.append(name)
-        except psycopg.Error as exc:
+        except psycopg.errors.LockNotAvailable as exc:
             log.warning("left retired table %s.%s for later: %s", STAGING, name, exc)
     return dropped

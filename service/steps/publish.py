@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import psycopg
+
 from service import ledger, publish
 from service.settings import Settings
 from service.steps import Outcome, check_ids, load_context, skipped
@@ -16,12 +18,12 @@ def publish_dataset(settings: Settings, run_id: str, dataset: str) -> Outcome:
     ids = dict(run_id=run_id, dataset=dataset)
     with load_context(settings, run_id, dataset) as (conn, load):
         if load.finished:
-            return skipped(f"load is {load.status}", **ids)
+            return _already_finished(conn, load.status, ids)
         with conn.transaction():
             locked = ledger.get_load(conn, run_id, dataset, lock=True)
             assert locked is not None
             if locked.finished:
-                return skipped(f"load is {locked.status}", **ids)
+                return _already_finished(conn, locked.status, ids)
             layers = ledger.layer_rows(conn, load.load_id)
             if not layers or any(row["status"] != "ready" for row in layers):
                 return skipped("not every layer is indexed yet", **ids)
@@ -33,6 +35,15 @@ def publish_dataset(settings: Settings, run_id: str, dataset: str) -> Outcome:
         dropped = publish.drop_retired(conn, dataset)
     return Outcome({"status": "published", **ids, "layers": summary, "retired": dropped,
                     "worker": ledger.worker_id()})
+
+
+def _already_finished(conn: psycopg.Connection, status: str, ids: dict[str, str]) -> Outcome:
+    """A redelivery: the swap committed, but the first delivery may have died before the
+    retired tables were dropped (a lost connection), so drop them now."""
+    outcome = skipped(f"load is {status}", **ids)
+    if status == "published":
+        outcome.result["retired"] = publish.drop_retired(conn, ids["dataset"])
+    return outcome
 
 
 def layer_summary(layers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -104,9 +104,9 @@ def assert_new_version_complete(settings: Settings, reader: ConcurrentReader,
             total, distinct = db.execute(
                 f"SELECT count(*), count(DISTINCT {key}) FROM {table}").fetchone()
             assert total == distinct, f"duplicate keys in {table}"
-        leftovers = db.execute("SELECT count(*) FROM pg_tables "
-                               "WHERE schemaname = 'geoload_staging'").fetchone()[0]
-    assert leftovers == 0
+        leftovers = db.execute("SELECT tablename FROM pg_tables "
+                               "WHERE schemaname = 'geoload_staging'").fetchall()
+    assert leftovers == []
     assert not reader.errors, reader.errors[:3]
     for table in TABLES:
         assert reader.seen[table] <= {old[table], new[table]}, table

@@ -1,0 +1,54 @@
+"""Publishing retires the old tables and drops them, even if the first delivery died midway."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from service import publish
+from service.messages import FETCH, PLAN, PUBLISH, Next
+from tests.conftest import new_upstream_version
+from tests.steps_driver import drain, new_run, run_step
+
+
+def staging_tables(settings) -> list[str]:
+    with psycopg.connect(settings.database_url) as db:
+        return [r[0] for r in db.execute("SELECT tablename FROM pg_tables "
+                                         "WHERE schemaname = 'geoload_staging'")]
+
+
+def load_until_publish(settings) -> list[Next]:
+    run_id = new_run(settings, "timezone")
+    return drain(settings, [Next(FETCH, (run_id, "timezone")), Next(PLAN, (run_id, "timezone"))],
+                 stop_before=PUBLISH)
+
+
+def test_a_connection_lost_after_the_swap_leaves_no_retired_table(
+        clean_db, upstream_files, tmp_path, monkeypatch):
+    settings = clean_db
+    drain(settings, load_until_publish(settings))
+    root, _ = upstream_files
+    with new_upstream_version(root, tmp_path) as manifest:
+        (publish_step,) = set(load_until_publish(settings))
+
+    real_drop = publish.drop_retired
+
+    def drop_after_losing_the_connection(conn, dataset):
+        """The server ends this backend between the swap's commit and the drop."""
+        with psycopg.connect(settings.database_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+        return real_drop(conn, dataset)
+
+    monkeypatch.setattr(publish, "drop_retired", drop_after_losing_the_connection)
+    with pytest.raises(psycopg.OperationalError):
+        run_step(settings, publish_step)
+    assert [t for t in staging_tables(settings) if "__retired_" in t], "the drop did not fail"
+
+    monkeypatch.setattr(publish, "drop_retired", real_drop)
+    redelivered = run_step(settings, publish_step)
+    assert redelivered.result["status"] == "skipped"
+    assert len(redelivered.result["retired"]) == 1
+    assert staging_tables(settings) == []
+    with psycopg.connect(settings.database_url) as db:
+        (count,) = db.execute("SELECT count(*) FROM timezone.timezones").fetchone()
+    assert count == manifest.timezone.features
