@@ -32,6 +32,10 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 }
 #: Geometry bytes encoded per piece, so that a chunk's COPY stream is never built whole.
 PIECE_BYTES = 4 << 20
+#: How a binary COPY field of zero bytes is written: its length, as a 32-bit integer.
+EMPTY_FIELD = b"\x00\x00\x00\x00"
+#: What ends a binary COPY stream: a field count of -1.
+TRAILER = b"\xff\xff"
 
 
 class Copier:
@@ -70,13 +74,40 @@ class Copier:
     def write(self, batch: pa.RecordBatch, wkb: np.ndarray) -> None:
         """Rows of ``batch`` (standardized by :func:`service.read.batches`) with repaired WKB."""
         assert self._copy is not None
+        sizes = np.fromiter((0 if g is None else len(g) for g in wkb), dtype=np.int64,
+                            count=len(wkb))
+        for start, stop in _pieces(sizes):
+            rows = batch.slice(start, stop - start)
+            if stop - start == 1 and sizes[start] >= PIECE_BYTES:
+                self._write_big_row(rows, wkb[start])
+            else:
+                self._copy.write(self._encoder.write_batch(self._rows(rows, wkb[start:stop])))
+        self.rows += batch.num_rows
+
+    def _rows(self, batch: pa.RecordBatch, wkb: np.ndarray) -> pa.RecordBatch:
         arrays = [_as_wire(batch.column("__fid" if c.source == FID_SOURCE else c.source),
                            field.type) for c, field in zip(self.columns, self._schema)]
         arrays.append(pa.array(wkb, type=pa.binary()))
-        rows = pa.RecordBatch.from_arrays(arrays, schema=self._schema)
-        for piece in _pieces(rows):
-            self._copy.write(self._encoder.write_batch(piece))
-        self.rows += batch.num_rows
+        return pa.RecordBatch.from_arrays(arrays, schema=self._schema)
+
+    def _write_big_row(self, row: pa.RecordBatch, geometry: bytes) -> None:
+        """One row whose geometry goes to the socket from its own bytes, never copied whole.
+
+        pgpq holds rows back until it has 1 MB, so the row is encoded alone by a new
+        encoder, with an empty geometry: its zero length, then the COPY trailer, end the
+        output. That length becomes the geometry's and the bytes follow. Rows still held
+        by the main encoder come later, which COPY doesn't mind. For the largest timezone
+        (21.6 MB of WKB), the copies into Arrow and into pgpq's output had made this the
+        chunk's peak: +62 MB, now +2 MB.
+        """
+        assert self._copy is not None
+        alone = pgpq.ArrowToPostgresBinaryEncoder(self._schema)
+        alone.write_header()
+        encoded = alone.write_batch(self._rows(row, np.array([b""], dtype=object)))
+        encoded += alone.finish()
+        assert encoded.endswith(EMPTY_FIELD + TRAILER), "pgpq changed how it ends a row"
+        self._copy.write(encoded[:-len(EMPTY_FIELD + TRAILER)] + len(geometry).to_bytes(4, "big"))
+        self._copy.write(geometry)
 
 
 def wire_type(pg_type: str) -> pa.DataType:
@@ -92,13 +123,13 @@ def _as_wire(column: pa.Array, wanted: pa.DataType) -> pa.Array:
     return column.cast(wanted)
 
 
-def _pieces(rows: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
-    """Slices of ``rows`` holding about :data:`PIECE_BYTES` of geometry each."""
-    sizes = pc.binary_length(rows.column(GEOMETRY_COLUMN)).fill_null(0).to_numpy()
+def _pieces(sizes: np.ndarray) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` row ranges holding about :data:`PIECE_BYTES` of geometry each; a
+    bigger geometry is a piece alone."""
     ends = np.cumsum(sizes)
     start = 0
-    while start < rows.num_rows:
+    while start < len(sizes):
         base = ends[start - 1] if start else 0
         stop = max(start + 1, int(np.searchsorted(ends, base + PIECE_BYTES, side="right")))
-        yield rows.slice(start, stop - start)
+        yield start, stop
         start = stop

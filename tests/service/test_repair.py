@@ -109,3 +109,59 @@ def test_is_valid_part_by_part_agrees_with_geos_on_every_kind_of_multipolygon(mo
     assert list(is_valid(geoms)) == list(expected)
     assert expected[0] and not expected[1] and not expected[2] and expected[3]
     assert not expected[4] and not expected[5] and expected[6]
+
+
+def test_big_multipolygons_checked_from_their_bytes_repair_exactly_as_whole(monkeypatch):
+    from service import repair as repair_module
+
+    cases = [
+        "MULTIPOLYGON(((0 0,1 0,1 1,0 1,0 0)),((5 5,6 5,6 6,5 6,5 5)))",        # apart: as is
+        "MULTIPOLYGON(((0 0,2 0,2 2,0 2,0 0)),((1 1,3 1,3 3,1 3,1 1)))",        # overlap
+        "MULTIPOLYGON(((0 0,1 0,1 1,0 1,0 0)),((1 1,2 1,2 2,1 2,1 1)))",        # touch
+        "MULTIPOLYGON(((0 0,1 1,1 0,0 1,0 0)),((5 5,6 5,6 6,5 6,5 5)))",        # a bowtie
+        "MULTIPOLYGON(((0 0,9 0,9 9,0 9,0 0),(3 3,6 3,6 6,3 6,3 3)),((4 4,5 4,5 5,4 5,4 4)))",
+        "MULTIPOLYGON(((170 0,190 0,190 1,170 0)),((0 5,1 5,1 6,0 5)))",        # off the globe
+        "MULTIPOLYGON Z(((0 0 1,1 0 1,1 1 1,0 0 1)),((5 5 1,6 5 1,6 6 1,5 5 1)))",
+        "POLYGON((0 0,1 0,1 1,0 0))", "MULTIPOLYGON EMPTY", "POINT(3 3)", None,
+    ]
+    data = wkb(*cases)
+    data = np.append(data, np.array([data[0][:-3], data[0] + b"\x00", b"\x01\x06\x00\x00\x00",
+                                     shapely.to_wkb(shapely.from_wkt(cases[0]), byte_order=0)],
+                                    dtype=object))
+    rng = np.random.default_rng(11)  # random archipelagos, some of whose islands collide
+    for _ in range(100):
+        islands = [shapely.box(x, y, x + w, y + w) for x, y, w in
+                   rng.uniform([-50, -50, 0.5], [50, 50, 8], size=(int(rng.integers(2, 8)), 3))]
+        data = np.append(data, shapely.to_wkb(shapely.MultiPolygon(islands)))
+
+    whole = repair(data)
+    monkeypatch.setattr(repair_module, "BIG_WKB_BYTES", 1)          # every row, and parts
+    monkeypatch.setattr(repair_module, "PART_GROUP_BYTES", 150)     # decoded a few at a time
+    by_parts = repair(data)
+    assert list(by_parts.wkb) == list(whole.wkb)
+    for name in ("empty", "repaired", "promoted", "parts_dropped"):
+        assert getattr(by_parts, name) == getattr(whole, name), name
+    for name in ("unrepairable", "out_of_bounds", "malformed"):
+        assert list(getattr(by_parts, name)) == list(getattr(whole, name)), name
+    assert list(whole.out_of_bounds) == [5] and list(whole.unrepairable) == [9]
+    assert list(whole.malformed) == [11, 13]  # GEOS reads past a trailing byte (row 12)
+    assert by_parts.wkb[0] is data[0]   # apart and valid: its own bytes, untouched
+    decided = [repair_module._valid_apart(w) for w in data[:5]]
+    assert decided == [True, False, False, False, False]  # [4]: valid, but envelopes meet
+
+
+def test_polygon_spans_walk_only_plain_2d_little_endian_multipolygons():
+    from service.wkb_parts import groups, polygon_spans
+
+    multi = shapely.from_wkt("MULTIPOLYGON(((0 0,1 0,1 1,0 0)),"
+                             "((5 5,6 5,6 6,5 5),(5.2 5.1,5.8 5.1,5.8 5.7,5.2 5.1)))")
+    raw = shapely.to_wkb(multi)
+    spans = polygon_spans(raw)
+    assert spans is not None and spans[-1][1] == len(raw)
+    assert [shapely.from_wkb(raw[a:b]) for a, b in spans] == list(multi.geoms)
+    assert groups(spans, 1) == [[spans[0]], [spans[1]]]
+    assert groups(spans, 10_000) == [spans]
+    for other in (shapely.to_wkb(multi, byte_order=0), shapely.to_wkb(multi.geoms[0]),
+                  shapely.to_wkb(shapely.force_3d(multi)), raw[:-1], raw + b"\x00",
+                  shapely.to_wkb(shapely.from_wkt("MULTIPOLYGON EMPTY"))):
+        assert polygon_spans(other) is None

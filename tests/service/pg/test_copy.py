@@ -81,6 +81,24 @@ def test_every_column_type_arrives_as_sent_in_several_pieces(db, staging_table, 
             assert row[10] == 4326
 
 
+def test_a_geometry_bigger_than_a_piece_is_sent_from_its_own_bytes(db, staging_table,
+                                                                     monkeypatch):
+    monkeypatch.setattr(copy_module, "PIECE_BYTES", 500)
+    wkb = _wkb(30)
+    for row in (0, 7, 8, 29):  # first, beside another, last: each longer than a piece
+        circle = shapely.Point(row, 0).buffer(0.4, quad_segs=64)
+        wkb[row] = shapely.to_wkb(shapely.MultiPolygon([circle]))
+    assert all(len(wkb[r]) > 500 for r in (0, 7, 8, 29))
+    batch = _batch(30)
+    with db.transaction(), db.cursor() as cur, Copier(cur, "copy_test", COLUMNS) as copier:
+        copier.write(batch, wkb)
+    got = db.execute(sql.SQL("SELECT gid, name, rank, ST_AsBinary(geom) FROM {} ORDER BY gid")
+                     .format(staging_table)).fetchall()
+    assert [(g, n, r) for g, n, r, _ in got] == [(w["__fid"], w["name"], w["rank"])
+                                                 for w in batch.to_pylist()]
+    assert [None if g is None else bytes(g) for *_, g in got] == list(wkb)
+
+
 def test_a_failed_copy_leaves_nothing(db, staging_table):
     wkb = _wkb(10)
     wkb[5] = b"\x01\x06\x00\x00\x00garbage"
