@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,9 +128,22 @@ def fid_filter(info: LayerInfo, first: int, last: int) -> str:
     return f"{column} >= {int(first)} AND {column} <= {int(last)}"
 
 
-def batches(path: Path, info: LayerInfo, first: int, last: int,
-            columns: list[str], batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-    """Arrow batches of fids ``first..last``: fid, the named columns, then WKB geometry."""
+@dataclass
+class Batch:
+    """A batch of features: fid and attributes as Arrow, geometry as WKB ``bytes`` objects."""
+
+    attributes: pa.RecordBatch
+    wkb: np.ndarray
+
+
+def batches(path: Path, info: LayerInfo, first: int, last: int, columns: list[str],
+            batch_rows: int = BATCH_ROWS, expected: int | None = None) -> Iterator[Batch]:
+    """Batches of fids ``first..last``: fid and the named columns, then WKB geometry.
+
+    Once ``expected`` features are read, the file is closed before the last batch is
+    handed out. GDAL keeps its read buffers until then: 42 MB after reading the largest
+    timezone, which would otherwise stay held while that feature is repaired and copied.
+    """
     kwargs: dict[str, Any] = dict(layer=info.name, columns=columns, return_fids=True,
                                   use_pyarrow=True, batch_size=batch_rows)
     if info.driver == "ESRI Shapefile":
@@ -139,22 +153,40 @@ def batches(path: Path, info: LayerInfo, first: int, last: int,
     else:
         kwargs["where"] = fid_filter(info, first, last)
     try:
-        with raw.open_arrow(path, **kwargs) as (meta, reader):
+        with ExitStack() as source:
+            meta, reader = source.enter_context(raw.open_arrow(path, **kwargs))
             geometry = meta["geometry_name"] or "wkb_geometry"
             fid = meta["fid_column"] or "OGC_FID"
-            stream = iter(reader)
+            stream, seen, ready = iter(reader), 0, []
             while True:
-                # No local names the batch while suspended, so a consumer that drops a column
-                # (the chunk drops the WKB once decoded) really frees it.
                 try:
-                    yield _check_text(_standardize(next(stream), fid, geometry, columns),
-                                      columns, info.name, path)
+                    batch = _check_text(_standardize(next(stream), fid, geometry, columns),
+                                        columns, info.name, path)
                 except StopIteration:
+                    return
+                seen += batch.num_rows
+                wkb = np.asarray(batch.column("__wkb").to_numpy(zero_copy_only=False))
+                attributes = batch.drop_columns(["__wkb"])
+                del batch
+                if seen == expected:
+                    attributes = _owned(attributes)
+                    source.close()
+                ready.append(Batch(attributes, wkb))
+                del attributes, wkb
+                # Nothing in this frame names the batch while suspended, so the consumer
+                # frees each copy of it as soon as it is done with it.
+                yield ready.pop()
+                if seen == expected:
                     return
     except (DataSourceError, DataLayerError) as exc:
         raise BadSource(f"can't read layer {info.name!r} features {first}..{last}: {exc}",
                         file=path.name, hint="the file may be damaged; re-run to re-download"
                         ) from exc
+
+
+def _owned(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A copy in memory of our own: GDAL's Arrow arrays may not outlive the open file."""
+    return batch.take(pa.array(np.arange(batch.num_rows)))
 
 
 def _check_text(batch: pa.RecordBatch, columns: list[str], layer: str,

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pyarrow.compute as pc
 
 from service import budget, ledger
@@ -116,14 +115,14 @@ def _copy_chunk(conn: Any, live: Live, local: LocalCopy, plan: dict[str, Any],
     tally = _Tally()
     with conn.cursor() as cur, Copier(cur, plan["staging_table"], columns) as copier:
         clock = time.perf_counter()
-        for batch in batches(local.path, info, chunk["fid_first"], chunk["fid_last"], sources,
-                             batch_rows=batch_rows(chunk["features"], chunk["weight"])):
+        for read in batches(local.path, info, chunk["fid_first"], chunk["fid_last"], sources,
+                            batch_rows=batch_rows(chunk["features"], chunk["weight"]),
+                            expected=chunk["features"]):
             clock = tally.timed("read", clock)
+            batch = read.attributes
             _refuse_unindexable(batch, columns, indexed, ids)
-            wkb = np.asarray(batch.column("__wkb").to_numpy(zero_copy_only=False))
-            batch = batch.drop_columns(["__wkb"])  # its bytes live on in `wkb`: not twice
-            fixed = repair(wkb)
-            del wkb
+            fixed = repair(read.wkb)
+            del read
             _refuse_unloadable(fixed, batch, ids, local)
             clock = tally.timed("repair", clock)
             copier.write(batch, fixed.wkb)
