@@ -51,7 +51,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Most features in one chunk message."),
     Setting("GEOLOAD_CHUNK_BYTES", "chunk_bytes", "8000000",
             "Target geometry bytes in one chunk message (splits huge layers by weight)."),
-    Setting("GEOLOAD_INFLIGHT_BYTES", "inflight_bytes", "48000000",
+    Setting("GEOLOAD_INFLIGHT_BYTES", "inflight_bytes", "80000000",
             "Chunk weight one worker process decodes at once (bounds its memory): a chunk "
             "weighs its geometry bytes plus twice its largest feature's."),
     Setting("GEOLOAD_MAX_DOWNLOAD_BYTES", "max_download_bytes", "8000000000",
