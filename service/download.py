@@ -22,6 +22,7 @@ import requests
 import urllib3
 
 from service.errors import BadSource, CacheError, UpstreamUnavailable
+from service.throttle import Every
 from service.urls import mask
 
 #: Read size: small enough that a cut connection leaves almost everything on disk.
@@ -258,7 +259,7 @@ def _stream_to_part(response: requests.Response, url: str, part: Path, start: in
     _save_part_meta(part, etag, modified)
     digest = _hash_prefix(part, start)
     written = start
-    next_report = 0.0
+    report = Every(PROGRESS_INTERVAL_S)
     try:
         with open(part, "r+b" if start else "wb") as out:
             out.seek(start)
@@ -275,9 +276,8 @@ def _stream_to_part(response: requests.Response, url: str, part: Path, start: in
                 digest.update(block)
                 if sink:
                     sink(block)
-                if progress and (now := time.monotonic()) >= next_report:
+                if progress and report.due():
                     progress(written, total)
-                    next_report = now + PROGRESS_INTERVAL_S
     except OSError as exc:
         _handle_disk_error(exc, part)
         raise

@@ -38,9 +38,12 @@ class Repaired:
     malformed: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
 
-def repair(wkb: np.ndarray) -> Repaired:
-    """Valid MultiPolygon WKB per input row (None where the source had no geometry)."""
-    lengths = _lengths(wkb)
+def repair(wkb: np.ndarray, lengths: np.ndarray | None = None) -> Repaired:
+    """Valid MultiPolygon WKB per input row (None where the source had no geometry).
+
+    ``lengths``: each row's bytes (0 for None), if the caller has them already.
+    """
+    lengths = _lengths(wkb) if lengths is None else lengths
     apart = np.zeros(len(wkb), dtype=bool)
     for row in np.flatnonzero(lengths >= BIG_WKB_BYTES):
         apart[row] = _valid_apart(wkb[row])

@@ -27,6 +27,7 @@ from service.read import BATCH_ROWS, LayerInfo, batches
 from service.repair import Repaired, repair
 from service.settings import Settings
 from service.steps import Outcome, check_ids, load_context, refused_data, skipped
+from service.throttle import Every
 
 #: A B-tree entry holds at most 2704 bytes (a third of an 8 kB page, less headers). A longer
 #: key or join value would fail the index build after every chunk was loaded, so it fails
@@ -34,6 +35,8 @@ from service.steps import Outcome, check_ids, load_context, refused_data, skippe
 INDEX_MAX_BYTES = 2600
 #: Geometry bytes read, repaired and copied at once within a chunk.
 BATCH_BYTES = 2_000_000
+#: Seconds between a chunk's progress reports while it loads (the dashboard's features).
+PROGRESS_INTERVAL_S = 0.25
 
 
 def load_chunk(settings: Settings, live: Live, run_id: str, dataset: str, layer: str,
@@ -113,6 +116,7 @@ def _copy_chunk(conn: Any, live: Live, local: LocalCopy, plan: dict[str, Any],
                      fields=(), geometry_type="", crs=None, fid_column=plan["fid_column"])
     sources = [c.source for c in columns if c.source != "__fid"]
     tally = _Tally()
+    report = Every(PROGRESS_INTERVAL_S)
     with conn.cursor() as cur, Copier(cur, plan["staging_table"], columns) as copier:
         clock = time.perf_counter()
         for read in batches(local.path, info, chunk["fid_first"], chunk["fid_last"], sources,
@@ -121,7 +125,7 @@ def _copy_chunk(conn: Any, live: Live, local: LocalCopy, plan: dict[str, Any],
             clock = tally.timed("read", clock)
             batch = read.attributes
             _refuse_unindexable(batch, columns, indexed, ids)
-            fixed = repair(read.wkb)
+            fixed = repair(read.wkb, read.wkb_bytes)
             del read
             _refuse_unloadable(fixed, batch, ids, local)
             clock = tally.timed("repair", clock)
@@ -131,8 +135,9 @@ def _copy_chunk(conn: Any, live: Live, local: LocalCopy, plan: dict[str, Any],
             tally.empty += fixed.empty
             tally.repaired += fixed.repaired
             tally.parts_dropped += fixed.parts_dropped
-            live.chunk_progress(ids["run_id"], ids["dataset"], ids["layer"], ids["chunk_no"],
-                                tally.loaded)
+            if report.due():
+                live.chunk_progress(ids["run_id"], ids["dataset"], ids["layer"],
+                                    ids["chunk_no"], tally.loaded)
             clock = time.perf_counter()
     tally.timed("copy", clock)  # the server finishing the COPY
     if tally.loaded != chunk["features"]:

@@ -47,6 +47,7 @@ def test_a_range_arrives_in_batches_and_the_file_is_closed_before_the_last(sourc
     fids = [f for b in got for f in b.attributes.column("__fid").to_pylist()]
     assert names == NAMES[2:9] and fids == list(range(first + 2, first + 9))
     wkb = np.concatenate([b.wkb for b in got])
+    assert list(np.concatenate([b.wkb_bytes for b in got])) == [len(w) for w in wkb]
     # a shapefile stores outer rings clockwise: the same polygons, maybe another orientation
     assert shapely.equals(shapely.from_wkb(wkb), shapely.from_wkb(squares()[2:9])).all()
 
