@@ -22,8 +22,8 @@ def publish_dataset(settings: Settings, run_id: str, dataset: str) -> Outcome:
         with conn.transaction():
             locked = ledger.get_load(conn, run_id, dataset, lock=True)
             assert locked is not None
-            if locked.finished:
-                return _already_finished(conn, locked.status, ids)
+            if locked.finished:  # another delivery published meanwhile, and drops its tables
+                return skipped(f"load is {locked.status}", **ids)
             layers = ledger.layer_rows(conn, load.load_id)
             if not layers or any(row["status"] != "ready" for row in layers):
                 return skipped("not every layer is indexed yet", **ids)
