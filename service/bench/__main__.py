@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -28,7 +27,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--gadm", help="path or URL of a GADM levels zip instead of generated data")
     p.add_argument("--timezone", help="path or URL of a timezone shapefile zip")
     p.add_argument("--data", type=Path, help="where generated data is kept (reused)")
-    p.add_argument("--runs", type=int, default=3, help="runs per way (medians are printed)")
+    p.add_argument("--runs", type=int, default=3,
+                   help="rounds; each runs every way once (medians are printed)")
     p.add_argument("--workers", type=int, default=2, help="worker processes of the N-way run")
     p.add_argument("--threads", type=int, default=2, help="threads per worker process")
     p.add_argument("--database", default="geoload_bench", help="database to load into")
@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     notes += speedups(rows, args.workers)
-    notes.append(f"{args.runs} runs per way; {os.cpu_count()} CPUs; worker processes run "
+    notes.append(f"{args.runs} rounds, each running every way once; ratios are medians of "
+                 f"the rounds' own ratios; {os.cpu_count()} CPUs; worker processes run "
                  f"{args.threads} threads each; geoload's time includes the download from "
                  "127.0.0.1, extraction and the atomic swap.")
     entries = report.table(rows)
@@ -88,28 +89,31 @@ def main(argv: list[str] | None = None) -> int:
 
 def bench_dataset(settings: Settings, dataset: str, args: argparse.Namespace, root: Path,
                   work: Path) -> list[report.Row]:
-    rows = []
-    for processes in dict.fromkeys((1, args.workers)):
-        row = report.Row(dataset, f"geoload {processes} worker" + ("s" if processes > 1 else ""))
-        for _ in range(args.runs):
+    """Every way once per round, round after round, so that a machine that slows down
+    mid-benchmark slows every way alike: ratios are taken within a round."""
+    ours = [report.Row(dataset, f"geoload {n} worker" + ("s" if n > 1 else ""))
+            for n in dict.fromkeys((1, args.workers))]
+    source = peers.ogr2ogr_source(data.local_file(root, dataset, settings), dataset,
+                                  settings, work)
+    ogr = (report.Row(dataset, "ogr2ogr")
+           if not args.no_ogr2ogr and peers.ogr2ogr_available() else None)
+    validity = report.Row(dataset, peers.VALIDATION_WAY)
+    floor = report.Row(dataset, "raw binary COPY")
+    dumps: dict[str, Path] = {}
+    for _ in range(args.runs):
+        for row in ours:
+            processes = int(row.way.split()[1])
             timed = runner.geoload_once(settings, dataset, processes, args.threads, work)
             row.runs.append(timed.seconds)
             row.peak_rss = max(row.peak_rss or 0, timed.peak_rss)
             print(f"  {dataset} {row.way}: {timed.seconds:.2f} s, peak RSS "
                   f"{timed.peak_rss / 2**20:.0f} MB", file=sys.stderr, flush=True)
-        rows.append(row)
-    source = peers.ogr2ogr_source(data.local_file(root, dataset, settings), dataset,
-                                  settings, work)
-    if not args.no_ogr2ogr and peers.ogr2ogr_available():
-        rows.append(report.Row(dataset, "ogr2ogr", [peers.run_ogr2ogr(source, dataset,
-                                                                      settings)
-                                                    for _ in range(args.runs)]))
-    rows.append(report.Row(dataset, peers.VALIDATION_WAY,
-                           [peers.validation_seconds(source) for _ in range(args.runs)]))
-    dumps = peers.dump_final_rows(dataset, settings, work)
-    rows.append(report.Row(dataset, "raw binary COPY",
-                           [peers.run_copy_floor(dumps, settings) for _ in range(args.runs)]))
-    return rows
+        if ogr:
+            ogr.runs.append(peers.run_ogr2ogr(source, dataset, settings))
+        validity.runs.append(peers.validation_seconds(source))
+        dumps = dumps or peers.dump_final_rows(dataset, settings, work)
+        floor.runs.append(peers.run_copy_floor(dumps, settings))
+    return [*ours, *([ogr] if ogr else []), validity, floor]
 
 
 def enqueue_row(settings: Settings, runs: int) -> report.Row:
@@ -130,7 +134,7 @@ def speedups(rows: list[report.Row], workers: int) -> list[str]:
         many = [r for r in rows if r.dataset == dataset and r.way == f"geoload {workers} workers"]
         if one and many:
             notes.append(f"{dataset}: 1 → {workers} workers speedup "
-                         f"{statistics.median(one[0].runs) / statistics.median(many[0].runs):.2f}x")
+                         f"{1 / report.paired_ratio(many[0], one[0]):.2f}x")
     return notes
 
 

@@ -23,16 +23,24 @@ def table(rows: list[Row]) -> list[dict[str, Any]]:
     """Rows with their ratios to the same dataset's ogr2ogr and COPY floor medians."""
     out = []
     for row in rows:
-        peers = {r.way: r.median for r in rows if r.dataset == row.dataset and r.runs}
+        peers = {r.way: r for r in rows if r.dataset == row.dataset and r.runs}
         ogr, floor = peers.get("ogr2ogr"), peers.get("raw binary COPY")
         out.append({
             "dataset": row.dataset, "way": row.way, "median_s": round(row.median, 3),
             "runs_s": [round(r, 3) for r in row.runs],
-            "vs_ogr2ogr": round(row.median / ogr, 3) if ogr else None,
-            "vs_copy_floor": round(row.median / floor, 3) if floor else None,
+            "vs_ogr2ogr": round(paired_ratio(row, ogr), 3) if ogr else None,
+            "vs_copy_floor": round(paired_ratio(row, floor), 3) if floor else None,
             "peak_rss_mb": round(row.peak_rss / 2**20) if row.peak_rss else None,
         })
     return out
+
+
+def paired_ratio(row: Row, peer: Row) -> float:
+    """``row`` against ``peer``: the median of their per-round ratios when both ran in the
+    same rounds (a slow round slows both), else the ratio of their medians."""
+    if len(row.runs) != len(peer.runs):
+        return row.median / peer.median
+    return statistics.median(mine / theirs for mine, theirs in zip(row.runs, peer.runs))
 
 
 def render(entries: list[dict[str, Any]], notes: list[str]) -> str:
