@@ -8,7 +8,7 @@ of :mod:`service.steps` and sends the follow-up messages it returns.
 from dramatiq.middleware import Retries
 from periodiq import PeriodiqMiddleware
 
-from actors.middleware import FailureRecorder, Heartbeat
+from actors.middleware import FailureRecorder, GiveBackMemory, Heartbeat
 from service import settings as _config
 from service.broker import make_broker
 from service.malloc import return_large_buffers
@@ -21,6 +21,7 @@ PERIODIC_SKIP_DELAY_S = 600
 broker = make_broker(SETTINGS)
 broker.add_middleware(FailureRecorder(SETTINGS), before=Retries)
 broker.add_middleware(Heartbeat(SETTINGS))
+broker.add_middleware(GiveBackMemory())
 broker.add_middleware(PeriodiqMiddleware(skip_delay=PERIODIC_SKIP_DELAY_S))
 if SETTINGS.worker_metrics:
     from dramatiq.middleware.prometheus import Prometheus

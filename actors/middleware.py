@@ -1,4 +1,4 @@
-"""Worker middleware: record permanent failures, and publish a heartbeat.
+"""Worker middleware: record permanent failures, publish a heartbeat, give memory back.
 
 Dramatiq's group completion callback never fires when a child fails for good,
 so :class:`FailureRecorder` turns every dead message into a ``record_failure``
@@ -18,6 +18,7 @@ from dramatiq.middleware import Middleware
 from service.errors import BadMessage
 from service.identity import worker_id
 from service.live import Live
+from service.malloc import give_back_freed
 from service.messages import FAILURE, Next, describe, to_dramatiq
 from service.settings import Settings
 
@@ -46,6 +47,15 @@ class FailureRecorder(Middleware):
             broker.enqueue(to_dramatiq(step, self.settings.queue))
         except Exception:  # the nack already happened; the dead-letter queue keeps the message
             log.exception("could not record the failure of %s", message.message_id)
+
+
+class GiveBackMemory(Middleware):
+    """After each message, return the memory it freed to the OS (see
+    :func:`service.malloc.give_back_freed`)."""
+
+    def after_process_message(self, broker: dramatiq.Broker, message: Any, *,
+                              result: Any = None, exception: BaseException | None = None) -> None:
+        give_back_freed()
 
 
 class Heartbeat(Middleware):
