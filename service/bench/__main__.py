@@ -91,8 +91,8 @@ def bench_dataset(settings: Settings, dataset: str, args: argparse.Namespace, ro
                   work: Path) -> list[report.Row]:
     """Every way once per round, round after round, so that a machine that slows down
     mid-benchmark slows every way alike: ratios are taken within a round."""
-    ours = [report.Row(dataset, f"geoload {n} worker" + ("s" if n > 1 else ""))
-            for n in dict.fromkeys((1, args.workers))]
+    ours = {n: report.Row(dataset, f"geoload {n} worker" + ("s" if n > 1 else ""))
+            for n in dict.fromkeys((1, args.workers))}
     source = peers.ogr2ogr_source(data.local_file(root, dataset, settings), dataset,
                                   settings, work)
     ogr = (report.Row(dataset, "ogr2ogr")
@@ -101,8 +101,7 @@ def bench_dataset(settings: Settings, dataset: str, args: argparse.Namespace, ro
     floor = report.Row(dataset, "raw binary COPY")
     dumps: dict[str, Path] = {}
     for _ in range(args.runs):
-        for row in ours:
-            processes = int(row.way.split()[1])
+        for processes, row in ours.items():
             timed = runner.geoload_once(settings, dataset, processes, args.threads, work)
             row.runs.append(timed.seconds)
             row.peak_rss = max(row.peak_rss or 0, timed.peak_rss)
@@ -113,7 +112,7 @@ def bench_dataset(settings: Settings, dataset: str, args: argparse.Namespace, ro
         validity.runs.append(peers.validation_seconds(source))
         dumps = dumps or peers.dump_final_rows(dataset, settings, work)
         floor.runs.append(peers.run_copy_floor(dumps, settings))
-    return [*ours, *([ogr] if ogr else []), validity, floor]
+    return [*ours.values(), *([ogr] if ogr else []), validity, floor]
 
 
 def enqueue_row(settings: Settings, runs: int) -> report.Row:

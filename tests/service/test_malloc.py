@@ -67,4 +67,3 @@ def test_memory_a_message_freed_goes_back_to_the_os():
     before, freed, given_back = map(int, out.stdout.split())
     assert before - freed < 20 << 20          # free() alone leaves the pages resident
     assert freed - given_back > 80 << 20      # give_back_freed returns them
-
