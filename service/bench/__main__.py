@@ -103,15 +103,15 @@ def bench_dataset(settings: Settings, dataset: str, args: argparse.Namespace, ro
     for _ in range(args.runs):
         for processes, row in ours.items():
             timed = runner.geoload_once(settings, dataset, processes, args.threads, work)
-            row.runs.append(timed.seconds)
+            row.add(timed.seconds, timed.cpu)
             row.peak_rss = max(row.peak_rss or 0, timed.peak_rss)
             print(f"  {dataset} {row.way}: {timed.seconds:.2f} s, peak RSS "
                   f"{timed.peak_rss / 2**20:.0f} MB", file=sys.stderr, flush=True)
         if ogr:
-            ogr.runs.append(peers.run_ogr2ogr(source, dataset, settings))
-        validity.runs.append(peers.validation_seconds(source))
+            ogr.add(*peers.run_ogr2ogr(source, dataset, settings))
+        validity.add(peers.validation_seconds(source))
         dumps = dumps or peers.dump_final_rows(dataset, settings, work)
-        floor.runs.append(peers.run_copy_floor(dumps, settings))
+        floor.add(*peers.run_copy_floor(dumps, settings))
     return [*ours.values(), *([ogr] if ogr else []), validity, floor]
 
 

@@ -36,7 +36,8 @@ def scaling(settings: Settings, dataset: str, size: str, threads: int,
     with serve(root) as server:
         timed = runner.geoload_once(replace(settings, mirror=server.url), dataset, 1, threads,
                                     work)
-    row = report.Row(f"{dataset}/4", "geoload 1 worker", [timed.seconds], timed.peak_rss)
+    row = report.Row(f"{dataset}/4", "geoload 1 worker", peak_rss=timed.peak_rss)
+    row.add(timed.seconds, timed.cpu)
     growth = (full.peak_rss or 0) / timed.peak_rss - 1 if timed.peak_rss else float("nan")
     note = (f"{dataset}: peak RSS {timed.peak_rss / 2**20:.0f} MB for a 1/4-size file, "
             f"{(full.peak_rss or 0) / 2**20:.0f} MB for the full file: {growth:+.1%}")

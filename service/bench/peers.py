@@ -18,6 +18,7 @@ from pyogrio import raw
 
 from service import catalog
 from service.archive import ArchiveLimits, extract_member
+from service.bench.cpu import Busy
 from service.repair import is_valid
 from service.settings import Settings
 
@@ -47,17 +48,20 @@ def ogr2ogr_source(archive: Path, dataset: str, settings: Settings, work: Path) 
     return f"/vsizip/{archive}/{inner}"
 
 
-def run_ogr2ogr(source: str, dataset: str, settings: Settings) -> float:
-    """Seconds for ogr2ogr to load every layer of ``source`` into PostGIS."""
+def run_ogr2ogr(source: str, dataset: str, settings: Settings) -> tuple[float, float | None]:
+    """Seconds for ogr2ogr to load every layer of ``source`` into PostGIS, and the machine's
+    busy CPU seconds meanwhile."""
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(OGR_SCHEMA)))
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(OGR_SCHEMA)))
     names = [] if len(catalog.get(dataset).layers) > 1 else ["-nln", dataset]
     cmd = ["ogr2ogr", "-f", "PostgreSQL", f"PG:{settings.database_url}", source, *OGR_FLAGS,
            *names]
-    started = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True)
-    return time.perf_counter() - started
+    with Busy() as busy:
+        started = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        seconds = time.perf_counter() - started
+    return seconds, busy.seconds
 
 
 def validation_seconds(source: str) -> float:
@@ -94,8 +98,9 @@ def dump_final_rows(dataset: str, settings: Settings, work: Path) -> dict[str, P
     return dumps
 
 
-def run_copy_floor(dumps: dict[str, Path], settings: Settings) -> float:
-    """Seconds to COPY the final rows into empty tables like the published ones (lz4 geom).
+def run_copy_floor(dumps: dict[str, Path], settings: Settings) -> tuple[float, float | None]:
+    """Seconds to COPY the final rows into empty tables like the published ones (lz4 geom),
+    and the machine's busy CPU seconds meanwhile.
 
     One connection, one COPY per table, no repair, no index: the floor for these rows.
     """
@@ -110,15 +115,16 @@ def run_copy_floor(dumps: dict[str, Path], settings: Settings) -> float:
                 target, sql.Identifier(schema, name)))
             conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN geom SET COMPRESSION lz4").format(
                 target))
-        started = time.perf_counter()
-        with conn.cursor() as cur:
+        with Busy() as busy, conn.cursor() as cur:
+            started = time.perf_counter()
             for table, path in dumps.items():
                 name = table.split(".")[1]
                 with cur.copy(sql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(
                         sql.Identifier(FLOOR_SCHEMA, name))) as copy, open(path, "rb") as src:
                     while block := src.read(1 << 20):
                         copy.write(block)
-        return time.perf_counter() - started
+            seconds = time.perf_counter() - started
+        return seconds, busy.seconds
 
 
 def scratch() -> Path:

@@ -1,4 +1,5 @@
-"""The benchmark's table: medians, ratios against ogr2ogr and the COPY floor, peak RSS."""
+"""The benchmark's table: medians, ratios against ogr2ogr and the COPY floor, peak RSS and
+the machine's busy CPU seconds."""
 
 from __future__ import annotations
 
@@ -13,10 +14,17 @@ class Row:
     way: str
     runs: list[float] = field(default_factory=list)
     peak_rss: int | None = None
+    #: The machine's busy CPU seconds in each run, where measured.
+    cpu: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
         return statistics.median(self.runs)
+
+    def add(self, seconds: float, cpu: float | None = None) -> None:
+        self.runs.append(seconds)
+        if cpu is not None:
+            self.cpu.append(cpu)
 
 
 def table(rows: list[Row]) -> list[dict[str, Any]]:
@@ -31,6 +39,7 @@ def table(rows: list[Row]) -> list[dict[str, Any]]:
             "vs_ogr2ogr": round(paired_ratio(row, ogr), 3) if ogr else None,
             "vs_copy_floor": round(paired_ratio(row, floor), 3) if floor else None,
             "peak_rss_mb": round(row.peak_rss / 2**20) if row.peak_rss else None,
+            "cpu_s": round(statistics.median(row.cpu), 2) if row.cpu else None,
         })
     return out
 
@@ -45,16 +54,21 @@ def paired_ratio(row: Row, peer: Row) -> float:
 
 def render(entries: list[dict[str, Any]], notes: list[str]) -> str:
     header = (f"{'dataset':<9} {'way':<28} {'median s':>9} {'vs ogr2ogr':>10} "
-              f"{'vs COPY':>8} {'peak RSS':>9}  runs (s)")
+              f"{'vs COPY':>8} {'peak RSS':>9} {'CPU s':>6}  runs (s)")
     lines = [header, "-" * len(header)]
     for e in entries:
         lines.append(
             f"{e['dataset']:<9} {e['way']:<28} {e['median_s']:>9.2f} "
             f"{_ratio(e['vs_ogr2ogr']):>10} {_ratio(e['vs_copy_floor']):>8} "
-            f"{(str(e['peak_rss_mb']) + ' MB') if e['peak_rss_mb'] else '-':>9}  "
+            f"{(str(e['peak_rss_mb']) + ' MB') if e['peak_rss_mb'] else '-':>9} "
+            f"{_seconds(e['cpu_s']):>6}  "
             f"{', '.join(f'{r:.2f}' for r in e['runs_s'])}")
     return "\n".join(lines + [""] + notes)
 
 
 def _ratio(value: float | None) -> str:
     return f"{value:.2f}x" if value is not None else "-"
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:.1f}" if value is not None else "-"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pika
 
 from service import catalog, runs
+from service.bench.cpu import Busy
 from service.broker import make_broker
 from service.live import Live
 from service.pg.connect import connect
@@ -26,6 +27,7 @@ class Timed:
     peak_rss: int
     processes: int
     threads: int
+    cpu: float | None = None
 
 
 def geoload_once(settings: Settings, dataset: str, processes: int, threads: int,
@@ -33,7 +35,8 @@ def geoload_once(settings: Settings, dataset: str, processes: int, threads: int,
     """Load ``dataset`` once with a fresh cache: download included, worker start excluded.
 
     ``seconds`` runs from the first message picked up to the dataset published, from
-    the load's own timestamps in ``geoload.loads``.
+    the load's own timestamps in ``geoload.loads``; ``cpu`` is the machine's busy CPU
+    seconds from the enqueue to the run's end (the workers', PostgreSQL's, the file server's).
     """
     cache = work / f"cache-{time.time_ns()}"
     run_settings = replace(settings, cache_dir=cache)
@@ -43,8 +46,9 @@ def geoload_once(settings: Settings, dataset: str, processes: int, threads: int,
     try:
         group.wait_ready()
         started = time.perf_counter()
-        run_id = _start(run_settings, dataset)
-        status = _wait(run_settings, run_id)
+        with Busy() as busy:
+            run_id = _start(run_settings, dataset)
+            status = _wait(run_settings, run_id)
         wall = time.perf_counter() - started
         peak = max(group.peak_rss_bytes().values(), default=0)
     finally:
@@ -55,7 +59,7 @@ def geoload_once(settings: Settings, dataset: str, processes: int, threads: int,
         raise RuntimeError(f"{dataset} did not load: {load.error} (see {group.log})")
     assert load.started_at and load.finished_at
     seconds = (load.finished_at - load.started_at).total_seconds()
-    return Timed(seconds, wall, peak, processes, threads)
+    return Timed(seconds, wall, peak, processes, threads, busy.seconds)
 
 
 def _start(settings: Settings, dataset: str) -> str:

@@ -45,7 +45,13 @@ def test_the_benchmark_runs_every_peer_and_writes_its_table(settings, bench_db, 
         assert floor["vs_copy_floor"] == 1.0 and floor["median_s"] > 0
         assert all(len(r["runs_s"]) == 2 and r["median_s"] > 0 for r in mine.values())
         assert mine["geoload 1 worker"]["peak_rss_mb"] > 50
+        # The machine's busy CPU: measured for the loads, not for the CPU-time row.
+        loads = ["geoload 1 worker", "raw binary COPY", *(["ogr2ogr"] if have("ogr2ogr") else [])]
+        for way in loads:
+            assert mine[way]["cpu_s"] > 0, way
+        assert mine["GEOS validity alone (CPU s)"]["cpu_s"] is None
     assert "geoload 1 worker" in done.stdout and "vs ogr2ogr" in done.stdout
+    assert "CPU s" in done.stdout
     # What geoload loaded is what the floor copied (the last dataset's floor is kept).
     url = settings.database_url.rsplit("/", 1)[0] + "/" + bench_db
     with psycopg.connect(url) as conn:
