@@ -43,7 +43,7 @@ def repair(wkb: np.ndarray, lengths: np.ndarray | None = None) -> Repaired:
 
     ``lengths``: each row's bytes (0 for None), if the caller has them already.
     """
-    lengths = _lengths(wkb) if lengths is None else lengths
+    lengths = wkb_parts.lengths(wkb) if lengths is None else lengths
     apart = np.zeros(len(wkb), dtype=bool)
     for row in np.flatnonzero(lengths >= BIG_WKB_BYTES):
         apart[row] = _valid_apart(wkb[row])
@@ -164,11 +164,6 @@ def _reuse_source_wkb(out: np.ndarray, wkb: np.ndarray, untouched: np.ndarray,
             out[row] = source
         elif header == wkb_parts.POLYGON_2D:
             out[row] = _MULTI_OF_ONE + source
-
-
-def _lengths(wkb: np.ndarray) -> np.ndarray:
-    return np.fromiter((0 if value is None else len(value) for value in wkb), dtype=np.int64,
-                       count=len(wkb))
 
 
 def _as_multipolygons(geoms: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, int, int]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import struct
 
+import numpy as np
+
 #: Headers of a 2D little-endian MultiPolygon and Polygon: the only layout walked here.
 MULTIPOLYGON_2D = b"\x01\x06\x00\x00\x00"
 POLYGON_2D = b"\x01\x03\x00\x00\x00"
@@ -57,3 +59,9 @@ def groups(spans: list[tuple[int, int]], group_bytes: int) -> list[list[tuple[in
         out[-1].append(span)
         held += span[1] - span[0]
     return out
+
+
+def lengths(wkb: np.ndarray) -> np.ndarray:
+    """Bytes of each WKB in an object array, 0 where it is None."""
+    return np.fromiter((0 if value is None else len(value) for value in wkb), dtype=np.int64,
+                       count=len(wkb))

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
+from service import wkb_parts
 from service.columns import FID_SOURCE, GEOMETRY_COLUMN, Column
 from service.pg.staging import staged
 
@@ -74,8 +75,7 @@ class Copier:
     def write(self, batch: pa.RecordBatch, wkb: np.ndarray) -> None:
         """Rows of ``batch`` (standardized by :func:`service.read.batches`) with repaired WKB."""
         assert self._copy is not None
-        sizes = np.fromiter((0 if g is None else len(g) for g in wkb), dtype=np.int64,
-                            count=len(wkb))
+        sizes = wkb_parts.lengths(wkb)
         for start, stop in _pieces(sizes):
             rows = batch.slice(start, stop - start)
             if stop - start == 1 and sizes[start] >= PIECE_BYTES:

@@ -1,6 +1,7 @@
+import numpy as np
 import shapely
 
-from service.wkb_parts import groups, polygon_spans
+from service.wkb_parts import groups, lengths, polygon_spans
 
 
 def test_polygon_spans_walk_only_plain_2d_little_endian_multipolygons():
@@ -16,3 +17,8 @@ def test_polygon_spans_walk_only_plain_2d_little_endian_multipolygons():
                   shapely.to_wkb(shapely.force_3d(multi)), raw[:-1], raw + b"\x00",
                   shapely.to_wkb(shapely.from_wkt("MULTIPOLYGON EMPTY"))):
         assert polygon_spans(other) is None
+
+
+def test_lengths_counts_each_wkb_and_zero_for_none():
+    wkb = np.array([b"\x01" * 21, None, b""], dtype=object)
+    assert lengths(wkb).tolist() == [21, 0, 0]
