@@ -3,7 +3,8 @@
 The browser keeps a random nonce in a SameSite=Strict cookie; pages embed
 ``HMAC(secret, nonce)``, and a POST must send both. Another site can neither
 read the token nor set the cookie. The secret lives only in this process, so a
-dashboard restart asks the page to be reloaded, nothing more.
+dashboard restart asks the page to be reloaded, nothing more. :class:`CsrfCookie`
+gives a browser its nonce on its first response; the POST handlers check both.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ import hashlib
 import hmac
 import secrets
 from urllib.parse import urlsplit
+
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 COOKIE = "geoload_csrf"
 HEADER = "X-CSRF-Token"
@@ -50,3 +55,26 @@ def same_origin(host: str | None, origin: str | None, referer: str | None,
     if not source:
         return True  # curl and scripts send neither; the token still has to match
     return bool(host) and urlsplit(source).netloc.lower() == (host or "").lower()
+
+
+class CsrfCookie:
+    """Pure ASGI middleware: the browser's nonce in ``request.state.csrf_nonce``, and a
+    ``Set-Cookie`` with a fresh one when it had none."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        nonce = HTTPConnection(scope).cookies.get(COOKIE)
+        fresh = None if nonce else Csrf.new_nonce()
+        scope.setdefault("state", {})["csrf_nonce"] = nonce or fresh
+
+        async def with_cookie(message: Message) -> None:
+            if fresh and message["type"] == "http.response.start":
+                MutableHeaders(scope=message).append("Set-Cookie", cookie_header(fresh))
+            await send(message)
+
+        await self.app(scope, receive, with_cookie)

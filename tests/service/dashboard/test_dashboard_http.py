@@ -15,7 +15,7 @@ import requests
 from service import ledger
 from service.columns import Column
 from service.dashboard.preview import MAX_FEATURES
-from service.dashboard.web import Server
+from service.dashboard.server import Server
 from tests.conftest import Workers, run_cli
 from tests.service.dashboard.support import (
     GADM_PATH,
