@@ -19,6 +19,7 @@ import ipaddress
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service.dashboard.asgi import HTTPMiddleware
 from service.dashboard.errors import HTTPError, refuse
 from service.dashboard.limits import CLOSE
 from service.errors import ConfigError
@@ -79,17 +80,15 @@ def authorized(token: str | None, header: str | None) -> bool:
 OPEN_PATHS = frozenset({"/healthz"})
 
 
-class Guard:
-    """Pure ASGI middleware: 421 for a foreign Host on loopback, 401 without the token."""
+class Guard(HTTPMiddleware):
+    """421 for a foreign Host on loopback, 401 without the token."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
+        super().__init__(app)
         self.settings = settings
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        refused = None
-        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
-            refused = self.refusal(Headers(scope=scope))
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refused = None if scope["path"] in OPEN_PATHS else self.refusal(Headers(scope=scope))
         if refused is None:
             await self.app(scope, receive, send)
         else:

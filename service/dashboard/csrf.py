@@ -14,9 +14,10 @@ import hmac
 import secrets
 from urllib.parse import urlsplit
 
-from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
+
+from service.dashboard.asgi import HTTPMiddleware, on_start
 
 COOKIE = "geoload_csrf"
 HEADER = "X-CSRF-Token"
@@ -57,24 +58,15 @@ def same_origin(host: str | None, origin: str | None, referer: str | None,
     return bool(host) and urlsplit(source).netloc.lower() == (host or "").lower()
 
 
-class CsrfCookie:
-    """Pure ASGI middleware: the browser's nonce in ``request.state.csrf_nonce``, and a
-    ``Set-Cookie`` with a fresh one when it had none."""
+class CsrfCookie(HTTPMiddleware):
+    """The browser's nonce in ``request.state.csrf_nonce``, and a ``Set-Cookie`` with a
+    fresh one when it had none."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         nonce = HTTPConnection(scope).cookies.get(COOKIE)
-        fresh = None if nonce else Csrf.new_nonce()
-        scope.setdefault("state", {})["csrf_nonce"] = nonce or fresh
-
-        async def with_cookie(message: Message) -> None:
-            if fresh and message["type"] == "http.response.start":
-                MutableHeaders(scope=message).append("Set-Cookie", cookie_header(fresh))
-            await send(message)
-
-        await self.app(scope, receive, with_cookie)
+        if not nonce:
+            nonce = fresh = Csrf.new_nonce()
+            send = on_start(send, lambda headers: headers.append("Set-Cookie",
+                                                                 cookie_header(fresh)))
+        scope.setdefault("state", {})["csrf_nonce"] = nonce
+        await self.app(scope, receive, send)

@@ -15,9 +15,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from service.dashboard import render
+from service.dashboard.asgi import HTTPMiddleware, on_start
 from service.errors import ServiceUnavailable
 
 log = logging.getLogger("service.dashboard")
@@ -68,26 +69,14 @@ async def on_unavailable(request: Request, exc: Exception) -> Response:
 HANDLERS = {HTTPException: on_http_error, ServiceUnavailable: on_unavailable}
 
 
-class CatchAll:
+class CatchAll(HTTPMiddleware):
     """The last resort, inside the security headers: a 500 that names the error, and a
     scrubbed log line in place of the server's raw traceback."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def watch(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started: list[bool] = []
         try:
-            await self.app(scope, receive, watch)
+            await self.app(scope, receive, on_start(send, lambda headers: started.append(True)))
         except Exception as exc:  # noqa: BLE001 - the page says what broke, minus secrets
             request = Request(scope)
             redactor = request.app.state.ctx.redactor

@@ -21,6 +21,7 @@ import re
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.dashboard.asgi import HTTPMiddleware
 from service.dashboard.errors import HTTPError, refuse
 
 #: Larger request bodies are refused: every action takes a few small fields.
@@ -53,15 +54,15 @@ def too_large(cap: int) -> HTTPError:
                      hint="actions take a few small fields; send only those", headers=CLOSE)
 
 
-class BodyLimit:
-    """Pure ASGI middleware: the length checked up front, the bytes counted as read."""
+class BodyLimit(HTTPMiddleware):
+    """The length checked up front, the bytes counted as they are read."""
 
     def __init__(self, app: ASGIApp, max_body: int = MAX_BODY) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_body = max_body
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
         refused = refusal(Headers(scope=scope), self.max_body)
