@@ -1,7 +1,7 @@
 """``python -m service.dashboard``: serve the dashboard on GEOLOAD_DASHBOARD_HOST:PORT.
 
 Refuses to start on a non-loopback address without GEOLOAD_DASHBOARD_TOKEN
-(exit 2). Stops cleanly on SIGTERM or Ctrl-C.
+(exit 2), or when it can't listen (exit 3). Stops cleanly on SIGTERM or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -10,14 +10,12 @@ import argparse
 import logging
 import signal
 import sys
-import threading
-from types import FrameType
 
 from service import cli
 from service import settings as config
-from service.dashboard.app import App
+from service.dashboard.app import create_app
 from service.dashboard.auth import check_bind
-from service.dashboard.web import Server
+from service.dashboard.server import Server, listen
 from service.urls import mask
 
 
@@ -30,19 +28,18 @@ def main(argv: list[str] | None = None) -> int:
     settings = config.get()
     check_bind(settings)
     try:
-        server = Server(App(settings), settings.dashboard_host, settings.dashboard_port)
+        sock = listen(settings.dashboard_host, settings.dashboard_port)
     except OSError as exc:
         raise cli.fail(f"can't listen on {settings.dashboard_host}:{settings.dashboard_port}: "
                        f"{exc.strerror or exc}", cli.EXIT_UNAVAILABLE) from exc
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
+    server = Server(create_app(settings), sock)
+    # uvicorn stops gracefully on SIGTERM, then raises it again for the handler it
+    # replaced: with the default one, the process would die by the signal (exit -15).
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     print(f"geoload dashboard on {server.url}/ (PostGIS {mask(settings.database_url)}, "
           f"queue {settings.queue})", flush=True)
     try:
-        server.serve_forever()
+        server.run()
     except KeyboardInterrupt:
         pass
     return cli.EXIT_OK

@@ -1,8 +1,10 @@
 """The JSON behind every page, and the actions its buttons take.
 
-Each page function returns plain data; :mod:`service.dashboard.app` serves it
-as JSON under ``/api/...`` and renders it as HTML at the page's path, so the
-API and the pages can't disagree. A part that can't be reached (RabbitMQ's
+Each page function returns plain data; :mod:`service.dashboard.endpoints` serves
+it as JSON under ``/api/...`` and renders it through its template at the page's
+path, so the API and the pages can't disagree. They are plain blocking functions
+of their inputs (the query string, an action's fields, the path's parameters):
+Starlette runs them on its thread pool. A part that can't be reached (RabbitMQ's
 management API, say) is reported in an ``error`` field instead of failing the
 whole page.
 """
@@ -10,6 +12,7 @@ whole page.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -17,7 +20,7 @@ from service import catalog
 from service import runs as run_history
 from service.dashboard import history, queues, rates
 from service.dashboard.context import Context
-from service.dashboard.web import HTTPError, Request
+from service.dashboard.errors import HTTPError
 from service.errors import GeoloadError, ServiceUnavailable, UnknownDataset
 from service.live import HEARTBEAT_TTL_S
 from service.urls import mask
@@ -28,8 +31,14 @@ STALE_AFTER_S = HEARTBEAT_TTL_S / 2
 WORKER_METRICS_PORT = 9191
 
 
-def _int_arg(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.arg(name)
+#: A page's query string: the last value of each parameter.
+Query = Mapping[str, str]
+#: An action's body: a form's fields or a JSON object.
+Fields = Mapping[str, Any]
+
+
+def _int_arg(query: Query, name: str, default: int, low: int, high: int) -> int:
+    raw = query.get(name)
     if raw is None:
         return default
     try:
@@ -40,9 +49,9 @@ def _int_arg(request: Request, name: str, default: int, low: int, high: int) -> 
 
 # --- pages ----------------------------------------------------------------------------------
 
-def runs(ctx: Context, request: Request) -> dict[str, Any]:
+def runs(ctx: Context, query: Query) -> dict[str, Any]:
     """Recent runs, newest first."""
-    limit = _int_arg(request, "limit", 50, 1, 500)
+    limit = _int_arg(query, "limit", 50, 1, 500)
     with ctx.db() as conn:
         found = [run_history.status(conn, ctx.live, run_id)
                  for run_id in run_history.recent(conn, limit)]
@@ -51,7 +60,7 @@ def runs(ctx: Context, request: Request) -> dict[str, Any]:
             "datasets": catalog.names()}
 
 
-def run(ctx: Context, request: Request, run_id: str) -> dict[str, Any]:
+def run(ctx: Context, query: Query, run_id: str) -> dict[str, Any]:
     """One run: per dataset and layer, loaded of total, throughput and ETA."""
     with ctx.db() as conn:
         found = run_history.status(conn, ctx.live, run_id)
@@ -66,7 +75,7 @@ def run(ctx: Context, request: Request, run_id: str) -> dict[str, Any]:
     return data
 
 
-def datasets(ctx: Context, request: Request) -> dict[str, Any]:
+def datasets(ctx: Context, query: Query) -> dict[str, Any]:
     """What is loaded now, per catalog dataset, with the load that put it there."""
     with ctx.db() as conn:
         live = history.published(conn)
@@ -108,9 +117,9 @@ def _dataset(ds: catalog.Dataset, load: dict[str, Any] | None, latest: dict[str,
     }
 
 
-def failures(ctx: Context, request: Request) -> dict[str, Any]:
+def failures(ctx: Context, query: Query) -> dict[str, Any]:
     """Failed loads with their chunk, attempts and worker, and the dead-lettered messages."""
-    limit = _int_arg(request, "limit", 100, 1, 1000)
+    limit = _int_arg(query, "limit", 100, 1, 1000)
     with ctx.db() as conn:
         failed = history.failures(conn, limit)
     dead: list[dict[str, Any]] = []
@@ -137,7 +146,7 @@ def _fill_from_dead_letter(failure: dict[str, Any], dead: list[dict[str, Any]]) 
             return
 
 
-def queues_and_workers(ctx: Context, request: Request) -> dict[str, Any]:
+def queues_and_workers(ctx: Context, query: Query) -> dict[str, Any]:
     """Message counts from the management API, and every worker's heartbeat."""
     counts, error = None, None
     try:
@@ -188,9 +197,9 @@ def _start(ctx: Context, names: list[str], retry_of: str | None) -> dict[str, An
             "url": f"/runs/{started.run_id}"}
 
 
-def start_run(ctx: Context, request: Request) -> dict[str, Any]:
+def start_run(ctx: Context, fields: Fields) -> dict[str, Any]:
     """Start loading datasets: ``{"datasets": ["timezone"]}`` (or a form field)."""
-    raw = request.fields().get("datasets")
+    raw = fields.get("datasets")
     names = raw if isinstance(raw, list) else [n for n in str(raw or "").replace(",", " ")
                                                .split() if n]
     if not names or not all(isinstance(n, str) for n in names):
@@ -208,7 +217,7 @@ def _failed_datasets(ctx: Context, run_id: str) -> list[str]:
     return [d.dataset for d in found.datasets if d.status == "failed"]
 
 
-def retry_run(ctx: Context, request: Request, run_id: str) -> dict[str, Any]:
+def retry_run(ctx: Context, fields: Fields, run_id: str) -> dict[str, Any]:
     """A new run of the datasets that failed in ``run_id``."""
     failed = _failed_datasets(ctx, run_id)
     if not failed:
@@ -216,7 +225,7 @@ def retry_run(ctx: Context, request: Request, run_id: str) -> dict[str, Any]:
     return _start(ctx, failed, run_id)
 
 
-def retry_dataset(ctx: Context, request: Request, run_id: str, dataset: str) -> dict[str, Any]:
+def retry_dataset(ctx: Context, fields: Fields, run_id: str, dataset: str) -> dict[str, Any]:
     """A new run of one dataset that failed in ``run_id``."""
     if dataset not in _failed_datasets(ctx, run_id):
         raise HTTPError(409, f"{dataset!r} did not fail in run {run_id}")
@@ -232,17 +241,17 @@ def _dead_letter_action(ctx: Context, message_id: str, *, requeue: bool) -> dict
     return {("requeued" if requeue else "discarded"): moved, "url": "/failures"}
 
 
-def requeue(ctx: Context, request: Request, message_id: str) -> dict[str, Any]:
+def requeue(ctx: Context, fields: Fields, message_id: str) -> dict[str, Any]:
     """Put a dead letter (or ``all``) back on its queue with a fresh retry budget."""
     return _dead_letter_action(ctx, message_id, requeue=True)
 
 
-def discard(ctx: Context, request: Request, message_id: str) -> dict[str, Any]:
+def discard(ctx: Context, fields: Fields, message_id: str) -> dict[str, Any]:
     """Drop a dead letter (or ``all``) for good."""
     return _dead_letter_action(ctx, message_id, requeue=False)
 
 
-def preview(ctx: Context, request: Request, dataset: str, layer: str) -> bytes:
+def preview(ctx: Context, dataset: str, layer: str) -> bytes:
     """The SVG drawing of a published layer."""
     try:
         spec = catalog.get(dataset).layer(layer)

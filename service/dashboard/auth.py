@@ -4,6 +4,9 @@ Bound to a loopback address, the dashboard is reachable only from this host;
 anywhere else it refuses to start without a token. Requests on loopback must
 name a loopback host, so a web page that rebinds its DNS to 127.0.0.1 can't
 read or drive the dashboard.
+
+:class:`Guard` applies both to every request but ``/healthz``, from the headers
+alone: nothing has read the request's body when it refuses.
 """
 
 from __future__ import annotations
@@ -13,6 +16,12 @@ import binascii
 import hmac
 import ipaddress
 
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service.dashboard.asgi import HTTPMiddleware
+from service.dashboard.errors import HTTPError, refuse
+from service.dashboard.limits import CLOSE
 from service.errors import ConfigError
 from service.settings import Settings
 
@@ -65,3 +74,34 @@ def authorized(token: str | None, header: str | None) -> bool:
             return False
         return hmac.compare_digest(decoded.partition(":")[2].encode(), token.encode())
     return False
+
+
+#: Answers with no authentication: a liveness probe (``service.wait dashboard``, compose).
+OPEN_PATHS = frozenset({"/healthz"})
+
+
+class Guard(HTTPMiddleware):
+    """421 for a foreign Host on loopback, 401 without the token."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        super().__init__(app)
+        self.settings = settings
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refused = None if scope["path"] in OPEN_PATHS else self.refusal(Headers(scope=scope))
+        if refused is None:
+            await self.app(scope, receive, send)
+        else:
+            await refuse(refused, scope, receive, send)
+
+    def refusal(self, headers: Headers) -> HTTPError | None:
+        if not host_allowed(self.settings, headers.get("host")):
+            return HTTPError(421, "this dashboard answers only to a loopback host name",
+                             hint=f"open http://127.0.0.1:{self.settings.dashboard_port}/",
+                             headers=CLOSE)
+        if not authorized(self.settings.dashboard_token, headers.get("authorization")):
+            return HTTPError(401, "authentication required",
+                             hint="send Authorization: Bearer <GEOLOAD_DASHBOARD_TOKEN>, or "
+                                  "basic auth with the token as password",
+                             headers={"WWW-Authenticate": REALM, **CLOSE})
+        return None

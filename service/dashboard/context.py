@@ -2,8 +2,8 @@
 
 Connections to PostGIS are opened per request (a poll every few seconds costs
 little), so a PostGIS restart heals by itself. The Dramatiq broker is made
-once, but each request closes the AMQP connection it opened: the server runs a
-thread per request, and Dramatiq keeps one connection per thread.
+once, but each request closes the AMQP connection it opened: requests run on
+Starlette's thread pool, and Dramatiq keeps one connection per thread.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from service.settings import Settings
 
 
 class Context:
+    """Held in ``app.state.ctx``; closed when the server shuts down."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.live = Live(settings)
@@ -58,3 +60,10 @@ class Context:
             yield broker
         finally:
             del broker.connection
+
+    def close(self) -> None:
+        """Close the broker's connections, if a request ever made it."""
+        with self._lock:
+            broker, self._broker = self._broker, None
+        if broker is not None:
+            broker.close()

@@ -3,7 +3,8 @@
 The browser keeps a random nonce in a SameSite=Strict cookie; pages embed
 ``HMAC(secret, nonce)``, and a POST must send both. Another site can neither
 read the token nor set the cookie. The secret lives only in this process, so a
-dashboard restart asks the page to be reloaded, nothing more.
+dashboard restart asks the page to be reloaded, nothing more. :class:`CsrfCookie`
+gives a browser its nonce on its first response; the POST handlers check both.
 """
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ import hashlib
 import hmac
 import secrets
 from urllib.parse import urlsplit
+
+from starlette.requests import HTTPConnection
+from starlette.types import Receive, Scope, Send
+
+from service.dashboard.asgi import HTTPMiddleware, on_start
 
 COOKIE = "geoload_csrf"
 HEADER = "X-CSRF-Token"
@@ -50,3 +56,17 @@ def same_origin(host: str | None, origin: str | None, referer: str | None,
     if not source:
         return True  # curl and scripts send neither; the token still has to match
     return bool(host) and urlsplit(source).netloc.lower() == (host or "").lower()
+
+
+class CsrfCookie(HTTPMiddleware):
+    """The browser's nonce in ``request.state.csrf_nonce``, and a ``Set-Cookie`` with a
+    fresh one when it had none."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        nonce = HTTPConnection(scope).cookies.get(COOKIE)
+        if not nonce:
+            nonce = fresh = Csrf.new_nonce()
+            send = on_start(send, lambda headers: headers.append("Set-Cookie",
+                                                                 cookie_header(fresh)))
+        scope.setdefault("state", {})["csrf_nonce"] = nonce
+        await self.app(scope, receive, send)

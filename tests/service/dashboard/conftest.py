@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from service.dashboard.app import App
-from service.dashboard.web import Server, serving
+from service.dashboard.app import create_app
+from service.dashboard.server import Server, serving
 from service.settings import Settings
 from tests.conftest import Workers, purge_queue, reset_database
 from tests.service.dashboard.support import (
@@ -55,7 +55,7 @@ def serve() -> Iterator[Callable[..., Server]]:
     stack: list[Any] = []
 
     def start(settings: Settings, host: str = "127.0.0.1") -> Server:
-        manager = serving(App(settings), host, 0)
+        manager = serving(create_app(settings), host, 0)
         server = manager.__enter__()
         stack.append(manager)
         return server

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -15,7 +16,7 @@ import requests
 from service import ledger
 from service.columns import Column
 from service.dashboard.preview import MAX_FEATURES
-from service.dashboard.web import Server
+from service.dashboard.server import Server
 from tests.conftest import Workers, run_cli
 from tests.service.dashboard.support import (
     GADM_PATH,
@@ -424,6 +425,31 @@ def test_no_password_appears_even_in_errors(history: History, serve) -> None:
             assert secret not in response.text, (response.url, response.text[:500])
     queues = client.get("/api/queues").json()
     assert "HTTP 401" in queues["error"] and "***" in queues["error"]
+
+
+def test_an_unexpected_error_is_a_500_without_secrets(
+        history: History, serve, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A bug, played by a query that raises with a password in its message: a 500 that names
+    the error, scrubbed, with the security headers; the logged traceback is scrubbed too."""
+    from service.dashboard import history as queries
+
+    def broken(conn: psycopg.Connection) -> None:
+        raise RuntimeError("lost postgresql://geoload:pg-secret-pw@db.example/geoload")
+
+    monkeypatch.setattr(queries, "published", broken)
+    client = Client(serve(history.settings).url)
+    with caplog.at_level(logging.ERROR, logger="service.dashboard"):
+        response = client.get("/api/datasets")
+        page = client.get("/datasets", headers={"Accept": "text/html"})
+    assert response.status_code == 500
+    assert response.json()["error"].startswith("internal error (RuntimeError: lost ")
+    assert page.status_code == 500 and "<h1>500</h1>" in page.text
+    for answer in (response, page):
+        assert "pg-secret-pw" not in answer.text and "geoload:***@db.example" in answer.text
+        assert answer.headers["X-Frame-Options"] == "DENY"
+    assert "Traceback" in caplog.text and "RuntimeError: lost" in caplog.text
+    assert "pg-secret-pw" not in caplog.text
 
 
 def test_no_password_in_normal_pages(client: Client, history: History) -> None:
