@@ -81,6 +81,11 @@ def _dataset_progress(run_id: str, d: dict[str, Any], csrf: str) -> str:
         out.append(bar(download.get("percent"), f'download {size(download.get("bytes"))} of '
                                                  f'{size(download.get("total"))}',
                        key=d["dataset"] + ":download"))
+    if d.get("superseded_by"):
+        out.append(f'<p class="note">Superseded: run '
+                   f'{_link("/runs/" + d["superseded_by"], d["superseded_by"])} published a '
+                   f'version fetched later, so this one was not published and its tables '
+                   f'were dropped.</p>')
     if d["error"]:
         out.append(f'<div class="error"><strong>Failed at {esc(d["error_step"])}:</strong> '
                    f'<pre>{esc(d["error"])}</pre>'
