@@ -16,6 +16,7 @@ steps could not drop, and retired live tables), and reports them.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import psycopg
@@ -24,9 +25,11 @@ from service import catalog, ledger, publish
 from service.errors import ConfigError
 from service.messages import FETCH, PLAN, SWEEP, Next
 from service.pg.connect import connect
+from service.pg.schema import STAGING
 from service.settings import Settings
 from service.steps import moves_on
 
+log = logging.getLogger(__name__)
 #: Longer than the longest time limit (20 min) plus the longest retry backoff (5 min).
 STALLED_AFTER_S = 30 * 60
 #: How long the sweep waits for a leftover table something still uses, before leaving it.
@@ -72,6 +75,10 @@ def sweep(settings: Settings, broker: Any, *, older_than_s: float = STALLED_AFTE
         else:
             result = {"status": "swept", **_redrive(conn, settings, broker, older_than_s)}
         dropped, left = drop_leftovers(conn)
+    for table, why in dropped.items():
+        log.info("sweep dropped %s.%s: %s", STAGING, table, why)
+    for key, failed in result.get("failed", {}).items():
+        log.warning("sweep failed load %s: %s", key, failed["error"])
     return {**result, "dropped": dropped, "left": left}
 
 
