@@ -17,4 +17,5 @@ from service.steps import sweep
 @dramatiq.actor(actor_name=messages.SWEEP, periodic=cron("*/10 * * * *"),
                 time_limit=5 * MINUTE_MS, **RETRY)
 def sweep_stalled_loads() -> dict[str, Any]:
-    return sweep.sweep(SETTINGS, broker, queued=backlog(broker, SETTINGS))
+    # This message is held, unacknowledged, by the worker running it: not backlog.
+    return sweep.sweep(SETTINGS, broker, queued=backlog(broker, SETTINGS, running=1))

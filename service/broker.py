@@ -6,11 +6,14 @@ module is imported (Dramatiq binds actors to the broker current at import).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import dramatiq
 import pika.exceptions
+import requests
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.middleware import CurrentMessage
 from dramatiq.results import Results
@@ -21,6 +24,9 @@ from service.messages import MAX_PRIORITY, PLAN, Next, to_dramatiq
 from service.settings import Settings
 from service.urls import mask
 
+log = logging.getLogger(__name__)
+#: Seconds to wait for RabbitMQ's management API.
+MANAGEMENT_TIMEOUT_S = 3.0
 #: pika's defaults wait 10 s per socket operation; a CLI should answer sooner.
 FAST_FAIL = {"socket_timeout": "3", "connection_attempts": "1", "heartbeat": "60",
              "blocked_connection_timeout": "30"}
@@ -83,7 +89,68 @@ def send_pipelines(broker: RabbitmqBroker, settings: Settings,
     return [[m.message_id for m in p.messages] for p in built]
 
 
-def backlog(broker: RabbitmqBroker, settings: Settings) -> int:
-    """Messages waiting, ready, in the queue and its delay queue."""
-    ready, delayed, _dead = broker.get_queue_message_counts(settings.queue)
-    return int(ready) + int(delayed)
+def queue_names(queue: str) -> dict[str, str]:
+    """Dramatiq's three queues for one name: the queue, its delay and its dead-letter queue."""
+    return {"queue": queue, "delayed": f"{queue}.DQ", "dead": f"{queue}.XQ"}
+
+
+def vhost(settings: Settings) -> str:
+    """The broker URL's virtual host, as the management API spells it in a path."""
+    path = urlsplit(settings.broker_url).path.lstrip("/")
+    return quote(unquote(path) or "/", safe="")
+
+
+def _management_api(settings: Settings, path: str) -> Any:
+    """GET ``path`` of RabbitMQ's management HTTP API, as JSON."""
+    parts = urlsplit(settings.rabbitmq_api)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    url = urlunsplit((parts.scheme, host, parts.path.rstrip("/") + path, "", ""))
+    auth = (unquote(parts.username or ""), unquote(parts.password or ""))
+    try:
+        response = requests.get(url, auth=auth if parts.username else None,
+                                timeout=MANAGEMENT_TIMEOUT_S)
+        response.raise_for_status()
+        return response.json()
+    except (requests.RequestException, ValueError) as exc:
+        detail = (f"HTTP {exc.response.status_code}" if isinstance(exc, requests.HTTPError)
+                  and exc.response is not None else type(exc).__name__)
+        raise ServiceUnavailable("RabbitMQ management API", mask(settings.rabbitmq_api),
+                                 detail) from exc
+
+
+def queue_counts(settings: Settings) -> dict[str, Any]:
+    """Ready, unacked, delayed and dead messages and consumers of our queue, from the
+    management API (RabbitMQ refreshes them every 5 s)."""
+    wanted = queue_names(settings.queue)
+    columns = "name,messages,messages_ready,messages_unacknowledged,consumers"
+    listed = _management_api(settings, f"/api/queues/{vhost(settings)}?columns={columns}")
+    found = {q["name"]: q for q in listed if q.get("name") in wanted.values()}
+    main = found.get(wanted["queue"], {})
+    return {
+        "queue": settings.queue,
+        "exists": wanted["queue"] in found,
+        "ready": main.get("messages_ready", 0),
+        "unacked": main.get("messages_unacknowledged", 0),
+        "delayed": found.get(wanted["delayed"], {}).get("messages", 0),
+        "dead": found.get(wanted["dead"], {}).get("messages", 0),
+        "consumers": main.get("consumers", 0),
+        "delay_consumers": found.get(wanted["delayed"], {}).get("consumers", 0),
+    }
+
+
+def backlog(broker: RabbitmqBroker, settings: Settings, *, running: int = 0) -> int:
+    """Messages still to run: ready, or held unacknowledged by a worker (running, prefetched,
+    or a retry held until its ETA), in the queue and its delay queue; less the ``running``
+    ones the caller itself holds.
+
+    Read from the management API; where it can't be reached, only the ready messages can
+    be counted (over AMQP), and the sweep relies on the ledger's progress instead.
+    """
+    try:
+        counts = queue_counts(settings)
+        total = int(counts["ready"]) + int(counts["unacked"]) + int(counts["delayed"])
+    except ServiceUnavailable as exc:
+        log.warning("counting only ready messages: %s", exc)
+        ready, delayed, _dead = broker.get_queue_message_counts(settings.queue)
+        total = int(ready) + int(delayed)
+    return max(0, total - running)

@@ -118,6 +118,8 @@ def wait(conn: object, settings: config.Settings, run_id: str, timeout: float | 
         if dataset.status == "failed":
             print(f"geoload: {dataset.dataset} failed at {dataset.error_step}: {dataset.error}",
                   file=sys.stderr)
+        elif dataset.status == "superseded":
+            print(f"geoload: {dataset.dataset} {runs.superseded(dataset)}", file=sys.stderr)
     if not final.finished:
         print(f"geoload: run {run_id} still {final.status} after {timeout}s", file=sys.stderr)
         return cli.EXIT_FAILED

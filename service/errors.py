@@ -77,6 +77,10 @@ class BadSource(PermanentError):
     """Upstream published something we can't load as it is (bad archive, schema, data)."""
 
 
+class PublishBlocked(PermanentError):
+    """Objects in the database depend on a live table in a way a swap can't carry over."""
+
+
 class UpstreamUnavailable(TransientError):
     """The upstream server failed in a way that may pass (5xx, timeout, cut connection)."""
 

@@ -17,13 +17,15 @@ from psycopg.rows import dict_row
 
 from service.budget import send_order
 from service.identity import worker_id
+from service.pg.schema import STAGING
 
 if TYPE_CHECKING:
     from service.columns import Column
     from service.fetch import LocalCopy
 
-#: Load statuses after which nothing more happens to the load.
-TERMINAL = ("published", "failed")
+#: Load statuses after which nothing more happens to the load. A load is superseded when a
+#: load of its dataset that learnt its version from upstream later was published first.
+TERMINAL = ("published", "failed", "superseded")
 
 
 def new_run_id() -> str:
@@ -74,14 +76,37 @@ def set_status(conn: psycopg.Connection, load_id: int, status: str, *,
                  "WHERE load_id = %s AND status <> ALL(%s)", (status, load_id, list(unless)))
 
 
-def record_fetch(conn: psycopg.Connection, load_id: int, local: "LocalCopy") -> None:
-    """Pin the version a run loads: every later step reads exactly these bytes."""
+def fetch_order(conn: psycopg.Connection) -> int:
+    """The next place in the order in which loads learn their version from upstream.
+
+    Taken from a database sequence, so that it orders loads on any hosts whatever their
+    clocks say; a publish never replaces a load that came later in this order.
+    """
+    row = conn.execute("SELECT nextval('geoload.fetch_order')").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def record_fetch(conn: psycopg.Connection, load_id: int, local: "LocalCopy",
+                 order: int | None = None) -> None:
+    """Pin the version a run loads: every later step reads exactly these bytes.
+
+    ``order`` is the :func:`fetch_order` taken when upstream answered with these bytes;
+    without one (upstream answered 304: the cached copy is still current), it is taken now.
+    """
     v = local.validators
     conn.execute(
         "UPDATE geoload.loads SET source_url = %s, etag = %s, last_modified = %s, bytes = %s, "
-        "sha256 = %s, fetched_at = clock_timestamp(), status = 'fetched' "
+        "sha256 = %s, fetched_at = clock_timestamp(), status = 'fetched', "
+        "fetch_order = coalesce(%s, nextval('geoload.fetch_order')) "
         "WHERE load_id = %s AND sha256 IS NULL AND status <> ALL(%s)",
-        (local.url, v.etag, v.last_modified, v.size, v.sha256, load_id, list(TERMINAL)))
+        (local.url, v.etag, v.last_modified, v.size, v.sha256, order, load_id, list(TERMINAL)))
+
+
+def download_progress(conn: psycopg.Connection, load_id: int, done: int) -> None:
+    """A download is moving: the sweep must not take it for a stall, however long it takes."""
+    conn.execute("UPDATE geoload.loads SET download_bytes = %s, download_at = clock_timestamp() "
+                 "WHERE load_id = %s AND status <> ALL(%s)", (done, load_id, list(TERMINAL)))
 
 
 @dataclass(frozen=True)
@@ -227,3 +252,71 @@ def staging_tables(conn: psycopg.Connection, load_id: int) -> list[str]:
     rows = conn.execute("SELECT staging_table FROM geoload.load_layers WHERE load_id = %s",
                         (load_id,)).fetchall()
     return [str(r[0]) for r in rows]
+
+
+def take_live(conn: psycopg.Connection, dataset: str, load_id: int) -> str | None:
+    """Record ``load_id`` as its dataset's live load, unless the live one came later in the
+    :func:`fetch_order`; returns None if recorded, else the run id of the later live load.
+
+    Call in the swap's transaction: the dataset's row stays locked until it commits, so
+    publishes of one dataset are decided one at a time. A load pinned before loads had an
+    order counts as older than any that has one.
+    """
+    row = conn.execute(
+        "INSERT INTO geoload.live AS live (dataset, load_id, run_id, fetch_order, published_at) "
+        "SELECT dataset, load_id, run_id, fetch_order, clock_timestamp() FROM geoload.loads "
+        "WHERE load_id = %s "
+        "ON CONFLICT (dataset) DO UPDATE SET load_id = excluded.load_id, "
+        "run_id = excluded.run_id, fetch_order = excluded.fetch_order, "
+        "published_at = excluded.published_at "
+        "WHERE coalesce(live.fetch_order, 0) < coalesce(excluded.fetch_order, 1) "
+        "RETURNING live.load_id", (load_id,)).fetchone()
+    if row is not None:
+        return None
+    held = conn.execute("SELECT run_id FROM geoload.live WHERE dataset = %s",
+                        (dataset,)).fetchone()
+    assert held is not None
+    return str(held[0])
+
+
+def mark_published(conn: psycopg.Connection, load_id: int,
+                   summary: dict[str, dict[str, Any]]) -> None:
+    conn.execute("UPDATE geoload.loads SET status = 'published', finished_at = clock_timestamp(), "
+                 "layers = %s WHERE load_id = %s", (json.dumps(summary), load_id))
+
+
+def mark_superseded(conn: psycopg.Connection, load_id: int, by_run: str) -> None:
+    conn.execute("UPDATE geoload.loads SET status = 'superseded', superseded_by = %s, "
+                 "finished_at = clock_timestamp() WHERE load_id = %s AND status <> ALL(%s)",
+                 (by_run, load_id, list(TERMINAL)))
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A table of the staging schema that no unfinished load needs, and why."""
+
+    table: str
+    reason: str
+
+
+def leftover_staging(conn: psycopg.Connection) -> list[Leftover]:
+    """Tables of the staging schema no unfinished load owns: those of failed, superseded or
+    published loads, retired live tables, and tables no load knows of."""
+    rows = conn.execute(
+        "SELECT t.tablename, (SELECT format('load of %%s in run %%s is %%s', l.dataset, "
+        "l.run_id, l.status) FROM geoload.load_layers x JOIN geoload.loads l USING (load_id) "
+        "WHERE x.staging_table = t.tablename ORDER BY l.load_id DESC LIMIT 1) "
+        "FROM pg_tables t WHERE t.schemaname = %s AND NOT EXISTS (SELECT 1 "
+        "FROM geoload.load_layers x JOIN geoload.loads l USING (load_id) "
+        "WHERE x.staging_table = t.tablename AND l.status <> ALL(%s)) ORDER BY 1",
+        (STAGING, list(TERMINAL))).fetchall()
+    return [Leftover(str(name), str(reason or "no load owns it (a retired live table)"))
+            for name, reason in rows]
+
+
+def staging_in_use(conn: psycopg.Connection, table: str) -> bool:
+    """Whether an unfinished load owns the staging table ``table``."""
+    row = conn.execute("SELECT 1 FROM geoload.load_layers x JOIN geoload.loads l "
+                       "USING (load_id) WHERE x.staging_table = %s AND l.status <> ALL(%s)",
+                       (table, list(TERMINAL))).fetchone()
+    return row is not None

@@ -4,24 +4,25 @@ Renames are catalog-only, so the swap holds its ACCESS EXCLUSIVE locks for
 milliseconds. A reader blocked on the old table re-resolves the name after
 commit and reads the new one, so readers see the old version or the new one,
 never a mix, an empty table or a missing one. The old tables are moved aside
-and dropped only after the commit.
+and dropped only after the commit. Users' views on the live tables are created
+again on the new ones in the same transaction (:mod:`service.pg.dependents`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from service.pg import dependents
 from service.pg.schema import STAGING
 
 log = logging.getLogger(__name__)
 #: How long the swap waits for readers holding the old tables before retrying.
 LOCK_TIMEOUT = "15s"
-PRIVILEGES = {"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"}
 
 
 def retired_name(dataset: str, table: str, load_id: int) -> str:
@@ -32,10 +33,15 @@ def swap(conn: psycopg.Connection, dataset: str, load_id: int,
          layers: Iterable[dict[str, Any]]) -> list[str]:
     """Publish every layer's staging table; returns the retired tables to drop after commit.
 
-    Call inside a transaction; keep its grants on the new tables.
+    Call inside a transaction; keep its grants on the new tables, and its users' views,
+    re-created on them. Anything else depending on a live table raises
+    :class:`~service.errors.PublishBlocked` before anything changed.
     """
     limit_lock_wait(conn)
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"geoload.publish:{dataset}",))
+    layers = list(layers)
+    views = dependents.views_on(conn, dataset, [row["target_table"] for row in layers])
+    dependents.drop(conn, views)
     retired = []
     for layer in layers:
         schema, table = layer["target_table"].split(".", 1)
@@ -45,12 +51,16 @@ def swap(conn: psycopg.Connection, dataset: str, load_id: int,
         if had_live:
             _copy_grants(conn, sql.Identifier(STAGING, old), sql.Identifier(schema, table))
             retired.append(old)
+    dependents.check_none_on(conn, dataset, [f"{STAGING}.{name}" for name in retired])
+    dependents.create(conn, dataset, views)
     return retired
 
 
-def limit_lock_wait(conn: psycopg.Connection) -> None:
-    """Within the current transaction, give up on a lock after :data:`LOCK_TIMEOUT`."""
-    conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
+def limit_lock_wait(conn: psycopg.Connection, timeout: str | None = None) -> None:
+    """Within the current transaction, give up on a lock after ``timeout`` (by default
+    :data:`LOCK_TIMEOUT`)."""
+    conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(
+        sql.Literal(timeout or LOCK_TIMEOUT)))
 
 
 def _exists(conn: psycopg.Connection, schema: str, table: str) -> bool:
@@ -95,21 +105,11 @@ def _rename_indexes(conn: psycopg.Connection, schema: str, table: str, old_prefi
 def _copy_grants(conn: psycopg.Connection, source: sql.Identifier,
                  target: sql.Identifier) -> None:
     """Readers granted SELECT on the old table keep it on the new one."""
-    rows = conn.execute(
-        sql.SQL("SELECT a.privilege_type, r.rolname FROM pg_class c, aclexplode(c.relacl) a "
-                "LEFT JOIN pg_roles r ON r.oid = a.grantee "
-                "WHERE c.oid = {}::regclass AND a.grantee <> c.relowner").format(
-            sql.Literal(source.as_string(conn))),
-    ).fetchall()
-    for privilege, role in rows:
-        if privilege not in PRIVILEGES:
-            continue
-        grantee = sql.Identifier(role) if role else sql.SQL("PUBLIC")
-        conn.execute(sql.SQL("GRANT {} ON {} TO {}").format(sql.SQL(privilege), target, grantee))
+    dependents.grant(conn, target, dependents.grants_of(conn, source))
 
 
 def drop_retired(conn: psycopg.Connection, dataset: str) -> list[str]:
-    """Drop every retired table of ``dataset``; one still in use is left for next time.
+    """Drop every retired table of ``dataset``; one still in use is left for the sweep.
 
     Only a lock timeout is tolerated. A lost connection raises, so that the message is
     retried and its retry, finding the load published, drops what is left.
@@ -117,13 +117,32 @@ def drop_retired(conn: psycopg.Connection, dataset: str) -> list[str]:
     rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s "
                         "AND tablename LIKE %s", (STAGING, f"{dataset}\\_\\_%\\_\\_retired\\_l%")
                         ).fetchall()
+    return drop_staged(conn, [name for (name,) in rows])
+
+
+def drop_staged(conn: psycopg.Connection, names: Iterable[str], *, timeout: str | None = None,
+                keep: Callable[[str], bool] | None = None) -> list[str]:
+    """Drop tables of the staging schema, each in its own transaction; returns those dropped.
+
+    One still in use (a lock timeout, ``timeout``) is left for the sweep. ``keep``, asked
+    once the table is locked, spares a table that turned out to be needed after all.
+    Only a lock timeout is tolerated: a lost connection raises, so the caller is retried.
+    """
     dropped = []
-    for (name,) in rows:
+    for name in names:
+        table = sql.Identifier(STAGING, name)
         try:
             with conn.transaction():
-                limit_lock_wait(conn)
-                conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(STAGING, name)))
+                limit_lock_wait(conn, timeout)
+                if not _exists(conn, STAGING, name):
+                    continue
+                conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(table))
+                if keep is not None and keep(name):
+                    continue
+                conn.execute(sql.SQL("DROP TABLE {}").format(table))
             dropped.append(name)
         except psycopg.errors.LockNotAvailable as exc:
-            log.warning("left retired table %s.%s for later: %s", STAGING, name, exc)
+            log.warning("left table %s.%s for later: %s", STAGING, name, exc)
+        except psycopg.errors.UndefinedTable:
+            pass  # dropped meanwhile by another step or the sweep
     return dropped

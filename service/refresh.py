@@ -262,7 +262,9 @@ def _check_safely(settings: Settings, conn: psycopg.Connection, dataset: Dataset
 
 
 def _claim(conn: psycopg.Connection, decision: Decision, claimer: str) -> Decision:
-    """Take the (dataset, version) key, or hand over a claim whose load failed or never began."""
+    """Take the (dataset, version) key, or hand over a claim that no longer stands for the
+    version: its claimer died before starting a run, or its load ended without being the
+    live one (failed, superseded, or published and replaced since)."""
     values = (decision.dataset, decision.version, claimer)
     with conn.transaction():
         won = conn.execute(
@@ -275,9 +277,13 @@ def _claim(conn: psycopg.Connection, decision: Decision, claimer: str) -> Decisi
                 "WHERE r.dataset = %s AND r.version = %s AND ("
                 " (r.run_id IS NULL AND r.claimed_at < now() - make_interval(secs => %s))"
                 " OR (r.run_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM geoload.loads l"
-                "  WHERE l.run_id = r.run_id AND l.dataset = r.dataset AND l.status <> 'failed')))"
+                "  WHERE l.run_id = r.run_id AND l.dataset = r.dataset"
+                "  AND (l.status <> ALL(%s) OR l.load_id = (SELECT p.load_id FROM geoload.loads p"
+                "   WHERE p.dataset = r.dataset AND p.status = 'published'"
+                "   ORDER BY p.finished_at DESC LIMIT 1)))))"
                 " RETURNING attempts",
-                (claimer, decision.dataset, decision.version, STALE_CLAIM_S)).fetchone()
+                (claimer, decision.dataset, decision.version, STALE_CLAIM_S,
+                 list(ledger.TERMINAL))).fetchone()
         if won is not None:
             return decision
         holder = conn.execute("SELECT run_id, claimed_by FROM geoload.refreshes "

@@ -2,8 +2,10 @@
 
 A run's status is derived from its loads, never stored twice: every dataset
 published → succeeded; any failed → failing while others still work, failed
-once all ended. Loaded counts come from the chunk ledger in PostGIS, topped up
-with Redis's in-flight counts, so progress survives a Redis restart.
+once all ended; all ended, some superseded (a version fetched later was
+published instead) → superseded. Loaded counts come from the chunk ledger in
+PostGIS, topped up with Redis's in-flight counts, so progress survives a Redis
+restart.
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ class DatasetStatus:
     error_step: str | None
     download: dict[str, Any] | None
     layers: list[LayerStatus] = field(default_factory=list)
+    #: The run that published a version fetched later than this load's, instead of it.
+    superseded_by: str | None = None
 
     @property
     def loaded(self) -> int:
@@ -109,6 +113,8 @@ class RunStatus:
         ended = all(s in ledger.TERMINAL for s in states)
         if "failed" in states:
             return "failed" if ended else "failing"
+        if ended:
+            return "superseded"
         return "queued" if all(s == "queued" for s in states) else "running"
 
     @property
@@ -167,6 +173,7 @@ def _dataset_status(load: dict[str, Any], layers: list[dict[str, Any]],
         source_url=load["source_url"], bytes=load["bytes"], sha256=load["sha256"],
         started_at=load["started_at"], finished_at=load["finished_at"], error=load["error"],
         error_step=load["error_step"], download=downloads.get(load["dataset"]),
+        superseded_by=load["superseded_by"],
         layers=[LayerStatus(
             layer=row["layer"], table=row["target_table"], source=row["source_count"],
             loaded=min(row["source_count"], row["loaded"] + extra.get(row["layer"], 0)),
@@ -210,3 +217,9 @@ def recent(conn: psycopg.Connection, limit: int = 50) -> list[str]:
                         (limit,)).fetchall()
     return [str(r[0]) for r in rows]
 
+
+
+def superseded(dataset: DatasetStatus) -> str:
+    """Why a superseded load's version was not published, for a person."""
+    return (f"superseded by run {dataset.superseded_by}, which published a version of "
+            f"{dataset.dataset} fetched later; this run's copy was dropped")

@@ -82,7 +82,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GEOLOAD_DASHBOARD_TOKEN", "dashboard_token", "(unset)",
             "Bearer token / basic-auth password; required when bound beyond loopback."),
     Setting("GEOLOAD_RABBITMQ_API", "rabbitmq_api", "http://guest:guest@127.0.0.1:15672",
-            "RabbitMQ management HTTP API (queue counts on the dashboard)."),
+            "RabbitMQ management HTTP API (queue counts on the dashboard and for the sweep)."),
 )
 
 

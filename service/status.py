@@ -15,7 +15,7 @@ from service import settings as config
 from service.live import Live
 from service.pg import schema
 from service.pg.connect import connect
-from service.runs import RunStatus, recent, status
+from service.runs import RunStatus, recent, status, superseded
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -66,6 +66,8 @@ def render(run: RunStatus) -> str:
                      + (f"  release {d.release}" if d.release else ""))
         if d.error:
             lines.append(f"    error ({d.error_step}): {d.error}")
+        if d.superseded_by:
+            lines.append(f"    {superseded(d)}")
         for layer in d.layers:
             lines.append(f"    {layer.table:<22} {layer.status:<8} {layer.loaded:>9,} / "
                          f"{layer.source:,}  chunks {layer.chunks_done}/{layer.chunks_total}"

@@ -105,7 +105,7 @@ class LoadCollector(Collector):
     def _runs(states: dict[str, list[str]]) -> Metric:
         runs = GaugeMetricFamily("geoload_runs", "Runs by status", labels=["status"])
         counted = Counter(derived_status(s) for s in states.values())
-        for status in ("queued", "running", "failing", "failed", "succeeded"):
+        for status in ("queued", "running", "failing", "failed", "superseded", "succeeded"):
             runs.add_metric([status], counted.get(status, 0))
         return runs
 

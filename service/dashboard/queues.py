@@ -1,6 +1,7 @@
 """RabbitMQ as the dashboard sees it: counts from the management API, and dead letters.
 
-Counts come from the management HTTP API (refreshed by RabbitMQ every 5 s).
+Counts come from the management HTTP API (refreshed by RabbitMQ every 5 s), read
+by :func:`service.broker.queue_counts`, which the sweep uses too.
 Dead letters are read, requeued and discarded over AMQP with pika: a message is
 taken off ``<queue>.XQ`` unacknowledged, republished to its queue with a fresh
 retry budget, and only then acknowledged, so a crash in between duplicates a
@@ -13,32 +14,22 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pika
 import pika.exceptions
-import requests
 
-from service.broker import amqp_url
+from service.broker import amqp_url, queue_counts, queue_names, vhost
 from service.errors import ServiceUnavailable
 from service.messages import describe
 from service.settings import Settings
 from service.urls import mask
 
-TIMEOUT_S = 3.0
+__all__ = ["counts", "dead_letters", "discard", "management_ui", "names", "requeue", "vhost"]
+counts = queue_counts
+names = queue_names
 #: Most dead letters listed or searched at once.
 PEEK_LIMIT = 200
-
-
-def names(queue: str) -> dict[str, str]:
-    """Dramatiq's three queues for one name: the queue, its delay and its dead-letter queue."""
-    return {"queue": queue, "delayed": f"{queue}.DQ", "dead": f"{queue}.XQ"}
-
-
-def vhost(settings: Settings) -> str:
-    """The broker URL's virtual host, as the management API spells it in a path."""
-    path = urlsplit(settings.broker_url).path.lstrip("/")
-    return quote(unquote(path) or "/", safe="")
 
 
 def management_ui(settings: Settings) -> str:
@@ -47,42 +38,6 @@ def management_ui(settings: Settings) -> str:
     host = parts.netloc.rsplit("@", 1)[-1]
     base = urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
     return f"{base}/#/queues/{vhost(settings)}/{quote(settings.queue, safe='')}"
-
-
-def _api(settings: Settings, path: str) -> Any:
-    parts = urlsplit(settings.rabbitmq_api)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    url = urlunsplit((parts.scheme, host, parts.path.rstrip("/") + path, "", ""))
-    auth = (unquote(parts.username or ""), unquote(parts.password or ""))
-    try:
-        response = requests.get(url, auth=auth if parts.username else None, timeout=TIMEOUT_S)
-        response.raise_for_status()
-        return response.json()
-    except (requests.RequestException, ValueError) as exc:
-        detail = (f"HTTP {exc.response.status_code}" if isinstance(exc, requests.HTTPError)
-                  and exc.response is not None else type(exc).__name__)
-        raise ServiceUnavailable("RabbitMQ management API", mask(settings.rabbitmq_api),
-                                 detail) from exc
-
-
-def counts(settings: Settings) -> dict[str, Any]:
-    """Ready, unacked, delayed and dead messages and consumers of our queue."""
-    wanted = names(settings.queue)
-    columns = "name,messages,messages_ready,messages_unacknowledged,consumers"
-    found = {q["name"]: q for q in _api(settings, f"/api/queues/{vhost(settings)}"
-                                                  f"?columns={columns}")
-             if q.get("name") in wanted.values()}
-    main = found.get(wanted["queue"], {})
-    return {
-        "queue": settings.queue,
-        "exists": wanted["queue"] in found,
-        "ready": main.get("messages_ready", 0),
-        "unacked": main.get("messages_unacknowledged", 0),
-        "delayed": found.get(wanted["delayed"], {}).get("messages", 0),
-        "dead": found.get(wanted["dead"], {}).get("messages", 0),
-        "consumers": main.get("consumers", 0),
-        "delay_consumers": found.get(wanted["delayed"], {}).get("consumers", 0),
-    }
 
 
 @contextmanager
@@ -154,7 +109,7 @@ def dead_letters(settings: Settings, limit: int = 50) -> list[dict[str, Any]]:
     """Dead-lettered messages of our queue, oldest first; they stay where they are."""
     with _channel(settings) as channel:
         return [summary(body, props) for _, props, body in
-                _held(channel, names(settings.queue)["dead"], limit)]
+                _held(channel, queue_names(settings.queue)["dead"], limit)]
 
 
 def requeue(settings: Settings, message_id: str) -> int:
@@ -168,7 +123,7 @@ def discard(settings: Settings, message_id: str) -> int:
 
 
 def _take(settings: Settings, message_id: str, *, republish: bool) -> int:
-    dead = names(settings.queue)["dead"]
+    dead = queue_names(settings.queue)["dead"]
     taken = 0
     with _channel(settings) as channel:
         for method, properties, body in _held(channel, dead, PEEK_LIMIT):

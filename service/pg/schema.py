@@ -52,6 +52,28 @@ CREATE TABLE IF NOT EXISTS geoload.loads (
 ALTER TABLE geoload.loads ADD COLUMN IF NOT EXISTS error_worker text;
 ALTER TABLE geoload.loads ADD COLUMN IF NOT EXISTS error_attempts int;
 CREATE INDEX IF NOT EXISTS loads_dataset_idx ON geoload.loads (dataset, finished_at DESC);
+-- The order in which loads learnt their version from upstream (see ledger.fetch_order).
+CREATE SEQUENCE IF NOT EXISTS geoload.fetch_order;
+ALTER TABLE geoload.loads ADD COLUMN IF NOT EXISTS fetch_order bigint;
+-- The run whose load, fetched later, was published instead of this one.
+ALTER TABLE geoload.loads ADD COLUMN IF NOT EXISTS superseded_by text;
+-- A download in progress: bytes so far and when they were counted.
+ALTER TABLE geoload.loads ADD COLUMN IF NOT EXISTS download_bytes bigint;
+ALTER TABLE geoload.loads ADD COLUMN IF NOT EXISTS download_at timestamptz;
+
+-- Per dataset, the load whose tables are live: one locked row decides each publish.
+CREATE TABLE IF NOT EXISTS geoload.live (
+    dataset       text PRIMARY KEY,
+    load_id       bigint NOT NULL,
+    run_id        text NOT NULL,
+    fetch_order   bigint,
+    published_at  timestamptz NOT NULL
+);
+INSERT INTO geoload.live (dataset, load_id, run_id, fetch_order, published_at)
+SELECT DISTINCT ON (dataset) dataset, load_id, run_id, fetch_order, finished_at
+FROM geoload.loads WHERE status = 'published' AND finished_at IS NOT NULL
+ORDER BY dataset, finished_at DESC
+ON CONFLICT (dataset) DO NOTHING;
 
 CREATE TABLE IF NOT EXISTS geoload.load_layers (
     load_id        bigint NOT NULL REFERENCES geoload.loads ON DELETE CASCADE,
@@ -100,7 +122,7 @@ CREATE TABLE IF NOT EXISTS geoload.chunks (
 
 #: Bumped with every change to :data:`DDL`, which only ever adds (IF NOT EXISTS); stored
 #: as the comment of schema ``geoload`` so that ``ensure`` costs one query when current.
-VERSION = "geoload bookkeeping, schema version 2"
+VERSION = "geoload bookkeeping, schema version 3"
 #: Serializes schema creation across workers starting at once.
 _LOCK_KEY = 7_461_023
 

@@ -18,7 +18,7 @@ import psycopg
 from service import catalog, ledger
 from service.catalog import Dataset
 from service.errors import BadMessage, BadSource
-from service.messages import Next
+from service.messages import CHUNK, FINISH, PUBLISH, Next
 from service.pg.connect import reused
 from service.settings import Settings
 
@@ -56,6 +56,23 @@ def load_context(settings: Settings, run_id: str,
             raise BadMessage(f"no load of {dataset!r} in run {run_id!r}", dataset=dataset,
                              hint="the run was deleted or never existed; discard the message")
         yield conn, load
+
+
+def moves_on(conn: psycopg.Connection, load_id: int, run_id: str, dataset: str,
+             capacity: int | None = None) -> list[Next]:
+    """What moves a planned load on from where its ledger stands, sent by a plan (first or
+    redelivered) and by the sweep alike: the chunks not loaded yet (in the send order for a
+    worker's budget ``capacity``), ``finish_layer`` for every layer whose chunks are all
+    loaded but that is not indexed (a layer without chunks at once), and
+    ``publish_dataset`` once every layer is indexed."""
+    steps = [Next(CHUNK, (run_id, dataset, layer, n))
+             for layer, n in ledger.pending_chunks(conn, load_id, capacity)]
+    layers = ledger.layer_rows(conn, load_id)
+    steps += [Next(FINISH, (run_id, dataset, row["layer"])) for row in layers
+              if row["status"] != "ready" and row["chunks_done"] == row["chunks_total"]]
+    if layers and all(row["status"] == "ready" for row in layers):
+        steps.append(Next(PUBLISH, (run_id, dataset)))
+    return steps
 
 
 def skipped(reason: str, **ids: Any) -> Outcome:

@@ -3,7 +3,8 @@
 Dramatiq's group completion callback never fires when a child fails, so
 geoload records failures itself: the worker middleware sends this message when
 a message is out of retries (or refused at once), and the load is marked failed
-exactly once. Its staging tables are dropped; the live tables are untouched.
+exactly once. Its staging tables are dropped (what is still in use is left for the
+sweep); the live tables are untouched.
 """
 
 from __future__ import annotations
@@ -11,11 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import psycopg
-
 from service import ledger, publish
 from service.messages import CHUNK, describe
-from service.pg import staging
 from service.pg.connect import connect
 from service.settings import Settings
 from service.steps import Outcome
@@ -43,18 +41,11 @@ def record_failure(settings: Settings, actor: str, args: list[Any], error_type: 
                 ledger.fail_chunk(conn, load.load_id, str(ids["layer"]), chunk_no, error)
             failed_now = ledger.fail_load(conn, load.load_id, error, error_type, actor,
                                           worker=worker, attempts=attempts)
-            tables = ledger.staging_tables(conn, load.load_id) if failed_now else []
-        _drop_quietly(conn, tables)
+            ended_as = "failed" if failed_now else load.status
+            unused = ended_as in ("failed", "superseded")
+            tables = ledger.staging_tables(conn, load.load_id) if unused else []
+        # A redelivery drops what the first delivery could not; one busy with a late COPY
+        # is left for the sweep.
+        dropped = publish.drop_staged(conn, tables)
     return Outcome({"status": "failed" if failed_now else "already-ended", **ids,
-                    "error": error})
-
-
-def _drop_quietly(conn: psycopg.Connection, tables: list[str]) -> None:
-    """Staging tables of a failed load; one busy with a late COPY is swept later."""
-    for name in tables:
-        try:
-            with conn.transaction():
-                publish.limit_lock_wait(conn)
-                staging.drop(conn, [name])
-        except psycopg.Error as exc:
-            log.warning("staging table %s left for later: %s", name, exc)
+                    "error": error, "dropped": dropped})

@@ -14,17 +14,17 @@ from service.catalog import Dataset, Layer
 from service.columns import plan_columns
 from service.errors import BadSource
 from service.fetch import LocalCopy, fetch
-from service.messages import CHUNK, Next
 from service.pg import schema, staging
 from service.read import POLYGONAL, LayerInfo, feature_sizes, layer_info
 from service.settings import Settings
-from service.steps import Outcome, check_ids, load_context, skipped
+from service.steps import Outcome, check_ids, load_context, moves_on, skipped
 
 ACCEPTED_CRS = {"EPSG:4326", "OGC:CRS84", None}
 
 
 def plan_load(settings: Settings, run_id: str, dataset: str) -> Outcome:
-    """Plan once; a redelivered plan re-sends only the chunks not loaded yet."""
+    """Plan once; a redelivered plan re-sends only what its load still needs (chunks not
+    loaded, a loaded layer's finish_layer), so that no layer waits for the sweep."""
     ds = check_ids(run_id, dataset)
     with load_context(settings, run_id, dataset) as (conn, load):
         if load.finished:
@@ -39,13 +39,13 @@ def plan_load(settings: Settings, run_id: str, dataset: str) -> Outcome:
                 for plan in plans:
                     staging.create(conn, plan.staging_table, plan.columns)
                 ledger.save_plan(conn, load.load_id, plans)
-            pending = ledger.pending_chunks(conn, load.load_id, settings.inflight_bytes)
+            follow = moves_on(conn, load.load_id, run_id, dataset, settings.inflight_bytes)
     return Outcome(
         {"status": "planned", "run_id": run_id, "dataset": dataset,
          "layers": {p.layer: {"features": p.source_count, "chunks": len(p.chunks)}
                     for p in plans},
          "worker": ledger.worker_id()},
-        [Next(CHUNK, (run_id, dataset, layer, n)) for layer, n in pending],
+        follow,
     )
 
 
@@ -57,6 +57,7 @@ def plan_layer(ds: Dataset, layer: Layer, local: LocalCopy, load_id: int,
         _check_layer(layer, info)
         columns = plan_columns(layer, info)
         fids, sizes = feature_sizes(local.path, info)
+        _check_count(layer, info, len(fids))
     except BadSource as exc:
         exc.where(dataset=ds.name, file=local.path.name)
         raise
@@ -82,6 +83,21 @@ def _check_layer(layer: Layer, info: LayerInfo) -> None:
         raise BadSource(f"layer {layer.name!r} is in {info.crs}, not EPSG:4326",
                         hint="geoload loads lon/lat data as published; reproject upstream or "
                              "add a transform to the catalog")
+
+
+#: Where a driver keeps the feature count that GDAL reports without reading the features.
+HEADERS = {"GPKG": "gpkg_ogr_contents"}
+
+
+def _check_count(layer: Layer, info: LayerInfo, rows: int) -> None:
+    """The chunks are cut from the rows found, so a header that promises other rows means a
+    damaged file: loading what is there would publish less (or more) than upstream says."""
+    if info.count >= 0 and info.count != rows:
+        header = HEADERS.get(info.driver, "the layer's header")
+        raise BadSource(f"layer {layer.name!r}: its header ({header}) counts {info.count:,} "
+                        f"features, but its table holds {rows:,}",
+                        hint="the file is damaged or was written without updating its header; "
+                             "keep the loaded version and report it upstream")
 
 
 #: How much more a chunk's largest feature weighs than the rest. A chunk holds about three

@@ -1,8 +1,13 @@
-"""publish_dataset: swap every ready layer in at once and record the load as published."""
+"""publish_dataset: swap every ready layer in at once and record the load as published.
+
+A load is published only if no load of its dataset that learnt its version from
+upstream later was published before it: a publish redelivered late (the sweep
+re-sends it half an hour on) never puts an older version back. Such a load ends
+as ``superseded`` and its staging tables are dropped.
+"""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import psycopg
@@ -18,7 +23,7 @@ def publish_dataset(settings: Settings, run_id: str, dataset: str) -> Outcome:
     ids = dict(run_id=run_id, dataset=dataset)
     with load_context(settings, run_id, dataset) as (conn, load):
         if load.finished:
-            return _already_finished(conn, load.status, ids)
+            return _already_finished(conn, load, ids)
         with conn.transaction():
             locked = ledger.get_load(conn, run_id, dataset, lock=True)
             assert locked is not None
@@ -27,22 +32,41 @@ def publish_dataset(settings: Settings, run_id: str, dataset: str) -> Outcome:
             layers = ledger.layer_rows(conn, load.load_id)
             if not layers or any(row["status"] != "ready" for row in layers):
                 return skipped("not every layer is indexed yet", **ids)
-            publish.swap(conn, dataset, load.load_id, layers)
-            summary = layer_summary(layers)
-            conn.execute("UPDATE geoload.loads SET status = 'published', "
-                         "finished_at = clock_timestamp(), "
-                         "layers = %s WHERE load_id = %s", (json.dumps(summary), load.load_id))
+            publish.limit_lock_wait(conn)
+            newer = ledger.take_live(conn, dataset, load.load_id)
+            if newer is None:
+                publish.swap(conn, dataset, load.load_id, layers)
+                summary = layer_summary(layers)
+                ledger.mark_published(conn, load.load_id, summary)
+            else:
+                ledger.mark_superseded(conn, load.load_id, newer)
+        if newer is not None:
+            return _superseded(conn, newer, [row["staging_table"] for row in layers], ids)
         dropped = publish.drop_retired(conn, dataset)
     return Outcome({"status": "published", **ids, "layers": summary, "retired": dropped,
                     "worker": ledger.worker_id()})
 
 
-def _already_finished(conn: psycopg.Connection, status: str, ids: dict[str, str]) -> Outcome:
+def _superseded(conn: psycopg.Connection, newer: str, tables: list[str],
+                ids: dict[str, str]) -> Outcome:
+    """The live version was fetched after this one: keep it, and drop this load's tables
+    (one still in use is left for the sweep)."""
+    return Outcome({"status": "superseded", **ids, "by": newer,
+                    "dropped": publish.drop_staged(conn, tables),
+                    "worker": ledger.worker_id()})
+
+
+def _already_finished(conn: psycopg.Connection, load: ledger.Load,
+                      ids: dict[str, str]) -> Outcome:
     """A redelivery: the swap committed, but the first delivery may have died before the
-    retired tables were dropped (a lost connection), so drop them now."""
-    outcome = skipped(f"load is {status}", **ids)
-    if status == "published":
+    retired tables were dropped (a lost connection), so drop them now; likewise a
+    superseded load's staging tables."""
+    outcome = skipped(f"load is {load.status}", **ids)
+    if load.status == "published":
         outcome.result["retired"] = publish.drop_retired(conn, ids["dataset"])
+    elif load.status == "superseded":
+        outcome.result["dropped"] = publish.drop_staged(conn, ledger.staging_tables(
+            conn, load.load_id))
     return outcome
 
 

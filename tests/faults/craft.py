@@ -8,6 +8,7 @@ faults (zip-slip, bombs, corruption) are built byte by byte.
 
 from __future__ import annotations
 
+import sqlite3
 import struct
 import tempfile
 import zipfile
@@ -128,6 +129,24 @@ def craft_gadm(good_gpkg: Path, out_zip: Path, edits: Mapping[str, Edit] | None 
     layers = {(rename or {}).get(name, name): table for name, table in layers.items()}
     with tempfile.TemporaryDirectory() as tmp:
         gpkg = write_gpkg(Path(tmp) / GPKG_NAME, layers, **write_options)  # type: ignore[arg-type]
+        return zip_files(out_zip, {GPKG_NAME: gpkg})
+
+
+def header_overstates(good_gpkg: Path, out_zip: Path, layer: str, keep: int = 0) -> Path:
+    """The good GeoPackage with all but ``keep`` rows of ``layer`` deleted, while its header
+    (``gpkg_ogr_contents``) still counts every feature, as a half-written file would."""
+    with tempfile.TemporaryDirectory() as tmp:
+        gpkg = Path(tmp) / GPKG_NAME
+        gpkg.write_bytes(good_gpkg.read_bytes())
+        with sqlite3.connect(gpkg) as db:
+            (count,) = db.execute("SELECT feature_count FROM gpkg_ogr_contents "
+                                  "WHERE table_name = ?", (layer,)).fetchone()
+            table = layer.replace('"', '""')
+            db.execute(f'DELETE FROM "{table}" WHERE fid NOT IN '  # noqa: S608 - a test's name
+                       f'(SELECT fid FROM "{table}" ORDER BY fid LIMIT ?)', (keep,))
+            db.execute("UPDATE gpkg_ogr_contents SET feature_count = ? WHERE table_name = ?",
+                       (count, layer))
+        db.close()
         return zip_files(out_zip, {GPKG_NAME: gpkg})
 
 

@@ -113,6 +113,14 @@ CASES = {
         "NAME_2", lambda n: pa.array(range(n), pa.int64()))}), PLAN,
         r"field 'NAME_2' is bigint, the catalog expects text"),
     "empty layer": Case(_gadm({"ADM_5": craft.empty}), PLAN, r"layer 'ADM_5' is empty"),
+    "header promises features the table lacks": Case(
+        lambda good, out: craft.header_overstates(good.gadm_gpkg, out, "ADM_5"), PLAN,
+        r"layer 'ADM_5': its header \(gpkg_ogr_contents\) counts \d+ features, but its table "
+        r"holds 0"),
+    "header counts more features than the table holds": Case(
+        lambda good, out: craft.header_overstates(good.gadm_gpkg, out, "ADM_3", keep=40), PLAN,
+        r"layer 'ADM_3': its header \(gpkg_ogr_contents\) counts \d+ features, but its table "
+        r"holds 40"),
     "point layer": Case(_gadm({"ADM_3": craft.map_geometries(shapely.centroid)},
                               geometry_type={"ADM_3": "Point"}), PLAN,
                         r"layer 'ADM_3' holds Point geometries, not polygons"),

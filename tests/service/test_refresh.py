@@ -294,3 +294,32 @@ def test_two_schedulers_load_a_new_version_once(workers, db, tmp_path):
     finally:
         broker.close()
     assert actions(after) == {"gadm": "unchanged", "timezone": "unchanged"}
+
+
+def test_a_claim_is_handed_on_once_its_load_is_not_the_live_one(fresh, broker, db, upstream):
+    """Issue 12, item 1: a version's claim held by a load that was superseded, or that was
+    published and then replaced, doesn't mean the version is live."""
+    first = refresh.refresh(fresh, db, broker, DATASETS[1:], origin="scheduler")
+    assert actions(first) == {"timezone": "load"}
+    # A load fetched later published another version: the claimed one was superseded.
+    db.execute("UPDATE geoload.loads SET status = 'superseded', finished_at = now() "
+               "WHERE run_id = %s", (first.run_id,))
+    other = publish_as_loaded(db, fresh, upstream, ["timezone"])
+    db.execute("UPDATE geoload.loads SET etag = '\"another version\"' WHERE run_id = %s",
+               (other,))
+    second = refresh.refresh(fresh, db, broker, DATASETS[1:], origin="scheduler")
+    assert actions(second) == {"timezone": "load"}
+    # That run publishes the version; later another version replaces it.
+    path = source_file(upstream, "timezone", fresh)
+    db.execute("UPDATE geoload.loads SET status = 'published', finished_at = now(), etag = %s, "
+               "last_modified = %s WHERE run_id = %s",
+               (etag_for(path), formatdate(path.stat().st_mtime, usegmt=True), second.run_id))
+    assert actions(refresh.refresh(fresh, db, broker, DATASETS[1:], origin="scheduler")) == {
+        "timezone": "unchanged"}
+    replaced = publish_as_loaded(db, fresh, upstream, ["timezone"])
+    db.execute("UPDATE geoload.loads SET etag = '\"a third version\"' WHERE run_id = %s",
+               (replaced,))
+    third = refresh.refresh(fresh, db, broker, DATASETS[1:], origin="scheduler")
+    assert actions(third) == {"timezone": "load"}, third.decisions
+    attempts = db.execute("SELECT attempts FROM geoload.refreshes WHERE dataset = 'timezone'")
+    assert attempts.fetchone() == (3,)
