@@ -21,6 +21,7 @@ from typing import BinaryIO, cast
 
 from isal import isal_zlib
 
+from service.diskspace import require_free
 from service.errors import BadSource
 
 #: Sidecar files a shapefile is read with.
@@ -87,7 +88,10 @@ def _extract(archive: Path, pattern: str, tmp: Path, limits: ArchiveLimits) -> s
     try:
         with zipfile.ZipFile(archive) as zf:
             chosen = choose_members(zf, pattern, archive, limits)
-            tmp.mkdir(parents=True)
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            require_free(tmp.parent, sum(i.file_size for i in chosen),
+                         f"unpacking {', '.join(PurePosixPath(i.filename).name for i in chosen)}")
+            tmp.mkdir()
             written = 0
             for info in chosen:
                 written += _copy_member(zf, info, tmp / PurePosixPath(info.filename).name,

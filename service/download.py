@@ -16,11 +16,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
 
+from service.diskspace import require_free
 from service.errors import BadSource, CacheError, UpstreamUnavailable
 from service.throttle import Every
 from service.urls import mask
@@ -37,8 +39,16 @@ USER_AGENT = "geoload/0.1 (+https://github.com/geoload/geoload)"
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 Progress = Callable[[int, int | None], None]
-#: Receives the downloaded bytes in order.
-Sink = Callable[[bytes], None]
+
+
+class Sink(Protocol):
+    """Receives a fresh download's bytes in order, having heard how many will come."""
+
+    def expect(self, total: int | None) -> None:
+        """The download's size, once the response headers say (None: not said)."""
+
+    def feed(self, block: bytes) -> None:
+        """The next bytes, as they are written; raising stops the download."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +116,8 @@ def download(url: str, path: Path, *, limits: Limits, session: requests.Session 
     """Bring ``path`` up to date with ``url``; the caller holds the cache lock.
 
     ``sink`` sees every byte of a download that starts from the first byte (not of a
-    resumed one), as it is written.
+    resumed one), as it is written. The cache's free space is checked against the bytes
+    still to come before any is written.
     """
     session = session or new_session()
     previous = cached(path) if conditional else None
@@ -123,6 +134,10 @@ def download(url: str, path: Path, *, limits: Limits, session: requests.Session 
             raise BadSource(f"the file is {total:,} bytes, over the {limits.max_bytes:,} cap",
                             file=mask(url),
                             hint="raise GEOLOAD_MAX_DOWNLOAD_BYTES if this size is expected")
+        if total is not None:
+            require_free(path.parent, total - start, f"downloading {path.name}")
+        if sink is not None and not start:
+            sink.expect(total)
         validators = _stream_to_part(response, url, part, start, total, limits, progress,
                                      None if start else sink)
     os.replace(part, path)
@@ -275,7 +290,7 @@ def _stream_to_part(response: requests.Response, url: str, part: Path, start: in
                 out.write(block)
                 digest.update(block)
                 if sink:
-                    sink(block)
+                    sink.feed(block)
                 if progress and report.due():
                     progress(written, total)
     except OSError as exc:

@@ -39,6 +39,8 @@ from service.archive import (
     finish_extraction,
     inflate_into,
 )
+from service.diskspace import require_free
+from service.errors import CacheError
 
 #: Blocks waiting for the follower; the download waits when it is this far ahead.
 QUEUE_BLOCKS = 32
@@ -61,7 +63,7 @@ class Unzipper:
     """Feed it the archive's bytes from the first one on; adopt its work afterwards.
 
     >>> with Unzipper("*.gpkg", tmp, limits) as unzipper:
-    ...     download(url, archive, sink=unzipper.feed, ...)
+    ...     download(url, archive, sink=unzipper, ...)
     >>> unzipper.adopt(archive, dest)   # None: extract the usual way
     """
 
@@ -75,6 +77,8 @@ class Unzipper:
         self._buffer = bytearray()
         self._eof = False
         self._written = 0
+        self._expected: int | None = None
+        self._received = 0
         self._thread = threading.Thread(target=self._follow, name="unzip", daemon=True)
 
     def __enter__(self) -> "Unzipper":
@@ -89,8 +93,16 @@ class Unzipper:
         if kind is not None:
             shutil.rmtree(self.work, ignore_errors=True)
 
+    def expect(self, total: int | None) -> None:
+        """The download's size: what is still to come needs room too."""
+        self._expected = total
+
     def feed(self, block: bytes) -> None:
+        """Hand on the next bytes; a cache too small for a member stops the download."""
+        if isinstance(self.failed, CacheError):
+            raise self.failed
         if self.failed is None:
+            self._received += len(block)
             self._queue.put(block)
 
     def close(self) -> None:
@@ -162,9 +174,14 @@ class Unzipper:
     def _inflate(self, base: str, method: int, packed: int, size: int, crc: int,
                  offset: int) -> None:
         """Inflate under the same limits as :func:`service.archive.extract_member`; a member
-        that breaks one stops the follower (the usual path then says why)."""
+        that breaks one stops the follower (the usual path then says why). A member the
+        cache has no room for, beside the download's remaining bytes, stops the download:
+        waiting for the central directory would only fill the disk."""
         inflater = Inflater(base, method, size, packed, self.limits, source=base,
                             before=self._written)
+        to_come = max((self._expected or 0) - self._received, 0)
+        beside = f" beside the {to_come:,} bytes still to download" if to_come else ""
+        require_free(self.work.parent, size + to_come, f"unpacking {base}{beside}")
         inflate_into(self.work / base, inflater, self._blocks(packed))
         self._written += inflater.written
         if inflater.matches(crc):
