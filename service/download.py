@@ -127,6 +127,10 @@ def download(url: str, path: Path, *, limits: Limits, session: requests.Session 
     with response:
         if response.status_code == 304 and previous is not None:
             return Downloaded(path, previous, changed=False, resumed_from=0)
+        if response.status_code == 416 and resume is not None:
+            _forget(part)  # nothing left to fetch after it (a complete part): start over
+            return download(url, path, limits=limits, session=session,
+                            conditional=conditional, progress=progress, sink=sink)
         _check_status(response, url)
         start = resume.size if resume and response.status_code == 206 else 0
         total = _expected_total(response, start, url)
@@ -140,10 +144,21 @@ def download(url: str, path: Path, *, limits: Limits, session: requests.Session 
             sink.expect(total)
         validators = _stream_to_part(response, url, part, start, total, limits, progress,
                                      None if start else sink)
+    _install(part, path, validators)
+    return Downloaded(path, validators, changed=True, resumed_from=start)
+
+
+def _install(part: Path, path: Path, validators: Validators) -> None:
+    """Rename the complete download into place, its sidecar in step with it.
+
+    The old sidecar goes first, the new one is written after the rename: a crash at any
+    point leaves the old pair, or a file that claims nothing (downloaded again), never a
+    new file under the old file's sha256.
+    """
+    _remove(meta_path(path))
     os.replace(part, path)
     validators.save(meta_path(path))
     _forget(part)
-    return Downloaded(path, validators, changed=True, resumed_from=start)
 
 
 @dataclass(frozen=True)
@@ -384,7 +399,11 @@ def _load_part_meta(part: Path) -> dict[str, str | None] | None:
 
 
 def _forget(part: Path) -> None:
-    for stale in (part, part.with_name(part.name + ".json")):
+    _remove(part, part.with_name(part.name + ".json"))
+
+
+def _remove(*paths: Path) -> None:
+    for stale in paths:
         try:
             stale.unlink()
         except FileNotFoundError:
