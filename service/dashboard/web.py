@@ -37,11 +37,25 @@ class HTTPError(Exception):
 
 @dataclass
 class Request:
+    """One request; its body is read from the connection only when a route asks for it,
+    which is after the app has checked the Host and the credentials."""
+
     method: str
     path: str
     query: dict[str, list[str]]
     headers: Message
-    body: bytes = b""
+    read_body: Callable[[], bytes] = field(default=lambda: b"", repr=False)
+    _body: bytes | None = field(default=None, init=False, repr=False)
+
+    @property
+    def body(self) -> bytes:
+        if self._body is None:
+            self._body = self.read_body()
+        return self._body
+
+    @property
+    def body_read(self) -> bool:
+        return self._body is not None
 
     def header(self, name: str) -> str | None:
         value = self.headers.get(name)
@@ -90,6 +104,29 @@ class Response:
 Handler = Callable[[Request], Response]
 
 
+def body_length(headers: Message) -> int:
+    """The request body's length, from a Content-Length that can be trusted.
+
+    Checked before a byte of the body is read: a negative length (``rfile.read(-1)``
+    reads until the client stops), one that isn't a number, several, a chunked body
+    (the standard library does not decode it; it would be read as the next request)
+    and anything over :data:`MAX_BODY` are refused.
+    """
+    if headers.get("Transfer-Encoding") is not None:
+        raise HTTPError(411, "chunked request bodies are not accepted; send Content-Length")
+    values = headers.get_all("Content-Length") or []
+    if not values:
+        return 0
+    text = str(values[0]).strip()
+    if len(values) > 1 or not text.isdigit() or not text.isascii():
+        raise HTTPError(400, f"bad Content-Length {', '.join(map(str, values))!r}: "
+                             "one non-negative integer is expected")
+    if int(text) > MAX_BODY:
+        raise HTTPError(413, f"request body too large: {int(text):,} bytes, the limit is "
+                             f"{MAX_BODY:,}")
+    return int(text)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
@@ -120,15 +157,24 @@ class _RequestHandler(BaseHTTPRequestHandler):
         log.info("%s %s", self.address_string(), format % args)
 
     def _dispatch(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            self._write(Response(413, b'{"error": "request body too large"}\n',
-                                 "application/json"))
+        try:
+            length = body_length(self.headers)
+        except HTTPError as exc:
+            error = json.dumps({"error": exc.message, "status": exc.status}) + "\n"
+            self._write(self._closing(Response(exc.status, error.encode(), "application/json")))
             return
-        body = self.rfile.read(length) if length else b""
         parts = urlsplit(self.path)
-        request = Request(self.command, parts.path, parse_qs(parts.query), self.headers, body)
-        self._write(self.server.handle_request_fn(request))
+        request = Request(self.command, parts.path, parse_qs(parts.query), self.headers,
+                          lambda: self.rfile.read(length) if length else b"")
+        response = self.server.handle_request_fn(request)
+        if length and not request.body_read:
+            response = self._closing(response)  # the unread body can't pass for a request
+        self._write(response)
+
+    def _closing(self, response: Response) -> Response:
+        self.close_connection = True
+        response.headers.append(("Connection", "close"))
+        return response
 
     def _write(self, response: Response) -> None:
         self.send_response(response.status)
