@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from service.pg import names
 from service.pg.schema import STAGING
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ PRIVILEGES = {"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", 
 
 
 def retired_name(dataset: str, table: str, load_id: int) -> str:
-    return f"{dataset}__{table}__retired_l{load_id}"[:63]
+    return names.retired_table(dataset, table, load_id)
 
 
 def swap(conn: psycopg.Connection, dataset: str, load_id: int,
