@@ -21,16 +21,29 @@ from service.live import Live
 from service.malloc import give_back_freed
 from service.messages import FAILURE, Next, describe, to_dramatiq
 from service.settings import Settings
+from service.steps.failure import record_attempt
 
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY_S = 5.0
 
 
 class FailureRecorder(Middleware):
-    """After a message is nacked as failed, send ``record_failure`` with its error."""
+    """After a message is nacked as failed, send ``record_failure`` with its error; after
+    any failed attempt, keep its error in the ledger (a chunk's history of errors)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+
+    def after_process_message(self, broker: dramatiq.Broker, message: Any, *,
+                              result: Any = None, exception: BaseException | None = None) -> None:
+        if exception is None or isinstance(exception, BadMessage):
+            return
+        try:
+            record_attempt(self.settings, message.actor_name, list(message.args),
+                           type(exception).__name__, error_text(broker, message, exception))
+        except Exception:  # noqa: BLE001 - history is worth a try, not a lost retry
+            log.warning("could not keep the error of %s in its history", message.message_id,
+                        exc_info=True)
 
     def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
         if not message.failed or message.actor_name == FAILURE:

@@ -96,11 +96,13 @@ CREATE TABLE IF NOT EXISTS geoload.chunks (
     PRIMARY KEY (load_id, layer, chunk_no),
     FOREIGN KEY (load_id, layer) REFERENCES geoload.load_layers ON DELETE CASCADE
 );
+-- Every failed attempt: [{attempt, worker, at, error}, ...]; ``error`` is the last one's.
+ALTER TABLE geoload.chunks ADD COLUMN IF NOT EXISTS errors jsonb NOT NULL DEFAULT '[]';
 """
 
 #: Bumped with every change to :data:`DDL`, which only ever adds (IF NOT EXISTS); stored
 #: as the comment of schema ``geoload`` so that ``ensure`` costs one query when current.
-VERSION = "geoload bookkeeping, schema version 2"
+VERSION = "geoload bookkeeping, schema version 3"
 #: Serializes schema creation across workers starting at once.
 _LOCK_KEY = 7_461_023
 
