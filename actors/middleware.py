@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import dramatiq
-from dramatiq.middleware import Middleware
+from dramatiq.middleware import Middleware, TimeLimit, TimeLimitExceeded
 
 from service.errors import BadMessage
 from service.identity import worker_id
@@ -21,16 +21,29 @@ from service.live import Live
 from service.malloc import give_back_freed
 from service.messages import FAILURE, Next, describe, to_dramatiq
 from service.settings import Settings
+from service.steps.failure import record_attempt
 
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY_S = 5.0
 
 
 class FailureRecorder(Middleware):
-    """After a message is nacked as failed, send ``record_failure`` with its error."""
+    """After a message is nacked as failed, send ``record_failure`` with its error; after
+    any failed attempt, keep its error in the ledger (a chunk's history of errors)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+
+    def after_process_message(self, broker: dramatiq.Broker, message: Any, *,
+                              result: Any = None, exception: BaseException | None = None) -> None:
+        if exception is None or isinstance(exception, BadMessage):
+            return
+        try:
+            record_attempt(self.settings, message.actor_name, list(message.args),
+                           type(exception).__name__, error_text(broker, message, exception))
+        except Exception:  # noqa: BLE001 - history is worth a try, not a lost retry
+            log.warning("could not keep the error of %s in its history", message.message_id,
+                        exc_info=True)
 
     def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
         if not message.failed or message.actor_name == FAILURE:
@@ -39,14 +52,57 @@ class FailureRecorder(Middleware):
         if isinstance(exc, BadMessage):
             return  # not geoload's message: it stays in the dead-letter queue, no run fails
         error_type = type(exc).__name__ if exc else "Failed"
-        error = str(exc) if exc else "the message failed"
-        attempts = int(message.options.get("retries", 0)) + 1
-        step = Next(FAILURE, (message.actor_name, list(message.args), error_type, error,
-                              worker_id(), attempts))
+        step = Next(FAILURE, (message.actor_name, list(message.args), error_type,
+                              error_text(broker, message, exc), worker_id(),
+                              attempts(broker, message, exc)))
         try:
             broker.enqueue(to_dramatiq(step, self.settings.queue))
         except Exception:  # the nack already happened; the dead-letter queue keeps the message
             log.exception("could not record the failure of %s", message.message_id)
+
+
+def error_text(broker: dramatiq.Broker, message: Any, exc: BaseException | None) -> str:
+    """What failed, for a person; never empty, though some exceptions carry no text.
+
+    A time limit interrupts the step with a bare ``TimeLimitExceeded``: the text names
+    the step and its limit, so the failure says which budget to look at.
+    """
+    if isinstance(exc, TimeLimitExceeded):
+        return (f"{message.actor_name} ran past its time limit of "
+                f"{_duration(_time_limit_ms(broker, message))} and was stopped")
+    text = str(exc) if exc is not None else ""
+    return text or f"{message.actor_name} failed ({type(exc).__name__ if exc else 'no error'})"
+
+
+def attempts(broker: dramatiq.Broker, message: Any, exc: BaseException | None) -> int:
+    """How many times the message ran. Retries counts a retried failure before it gives
+    up, but not an error the actor ``throws`` (failed at once)."""
+    retries = int(message.options.get("retries", 0))
+    throws = message.options.get("throws") or _actor_options(broker, message).get("throws")
+    counted = exc is not None and not (throws and isinstance(exc, throws))
+    return retries if counted and retries else retries + 1
+
+
+def _actor_options(broker: dramatiq.Broker, message: Any) -> dict[str, Any]:
+    try:
+        return dict(broker.get_actor(message.actor_name).options)
+    except dramatiq.errors.ActorNotFound:
+        return {}
+
+
+def _time_limit_ms(broker: dramatiq.Broker, message: Any) -> float:
+    """The limit TimeLimit applied: the message's, the actor's or the middleware's own."""
+    default = next((m.time_limit for m in broker.middleware if isinstance(m, TimeLimit)), 0)
+    return float(message.options.get("time_limit")
+                 or _actor_options(broker, message).get("time_limit", default))
+
+
+def _duration(ms: float) -> str:
+    """``10 min``, ``1 min 30 s``, ``1.5 s``."""
+    minutes, seconds = divmod(ms / 1000, 60)
+    if not minutes:
+        return f"{seconds:g} s"
+    return f"{minutes:.0f} min" + (f" {seconds:g} s" if seconds else "")
 
 
 class GiveBackMemory(Middleware):

@@ -19,6 +19,7 @@ from dramatiq.middleware import CurrentMessage
 from dramatiq.results import Results
 from dramatiq.results.backends.redis import RedisBackend
 
+from service import live
 from service.errors import ServiceUnavailable
 from service.messages import MAX_PRIORITY, PLAN, Next, to_dramatiq
 from service.settings import Settings
@@ -50,7 +51,8 @@ def make_broker(settings: Settings) -> RabbitmqBroker:
     broker = RabbitmqBroker(url=amqp_url(settings.broker_url), confirm_delivery=True,
                             max_priority=MAX_PRIORITY)
     broker.add_middleware(CurrentMessage())
-    backend = RedisBackend(url=settings.redis_url, use_namespace_prefix_keys=True)
+    backend = RedisBackend(client=live.client(settings, decode_responses=False),
+                           use_namespace_prefix_keys=True)
     broker.add_middleware(Results(backend=backend, store_results=True,
                                   result_ttl=settings.result_ttl * 1000))
     broker.declare_queue(settings.queue)

@@ -16,11 +16,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
 
+from service.diskspace import require_free
 from service.errors import BadSource, CacheError, UpstreamUnavailable
 from service.throttle import Every
 from service.urls import mask
@@ -37,8 +39,16 @@ USER_AGENT = "geoload/0.1 (+https://github.com/geoload/geoload)"
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 Progress = Callable[[int, int | None], None]
-#: Receives the downloaded bytes in order.
-Sink = Callable[[bytes], None]
+
+
+class Sink(Protocol):
+    """Receives a fresh download's bytes in order, having heard how many will come."""
+
+    def expect(self, total: int | None) -> None:
+        """The download's size, once the response headers say (None: not said)."""
+
+    def feed(self, block: bytes) -> None:
+        """The next bytes, as they are written; raising stops the download."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +116,8 @@ def download(url: str, path: Path, *, limits: Limits, session: requests.Session 
     """Bring ``path`` up to date with ``url``; the caller holds the cache lock.
 
     ``sink`` sees every byte of a download that starts from the first byte (not of a
-    resumed one), as it is written.
+    resumed one), as it is written. The cache's free space is checked against the bytes
+    still to come before any is written.
     """
     session = session or new_session()
     previous = cached(path) if conditional else None
@@ -116,6 +127,10 @@ def download(url: str, path: Path, *, limits: Limits, session: requests.Session 
     with response:
         if response.status_code == 304 and previous is not None:
             return Downloaded(path, previous, changed=False, resumed_from=0)
+        if response.status_code == 416 and resume is not None:
+            _forget(part)  # nothing left to fetch after it (a complete part): start over
+            return download(url, path, limits=limits, session=session,
+                            conditional=conditional, progress=progress, sink=sink)
         _check_status(response, url)
         start = resume.size if resume and response.status_code == 206 else 0
         total = _expected_total(response, start, url)
@@ -123,12 +138,27 @@ def download(url: str, path: Path, *, limits: Limits, session: requests.Session 
             raise BadSource(f"the file is {total:,} bytes, over the {limits.max_bytes:,} cap",
                             file=mask(url),
                             hint="raise GEOLOAD_MAX_DOWNLOAD_BYTES if this size is expected")
+        if total is not None:
+            require_free(path.parent, total - start, f"downloading {path.name}")
+        if sink is not None and not start:
+            sink.expect(total)
         validators = _stream_to_part(response, url, part, start, total, limits, progress,
                                      None if start else sink)
+    _install(part, path, validators)
+    return Downloaded(path, validators, changed=True, resumed_from=start)
+
+
+def _install(part: Path, path: Path, validators: Validators) -> None:
+    """Rename the complete download into place, its sidecar in step with it.
+
+    The old sidecar goes first, the new one is written after the rename: a crash at any
+    point leaves the old pair, or a file that claims nothing (downloaded again), never a
+    new file under the old file's sha256.
+    """
+    _remove(meta_path(path))
     os.replace(part, path)
     validators.save(meta_path(path))
     _forget(part)
-    return Downloaded(path, validators, changed=True, resumed_from=start)
 
 
 @dataclass(frozen=True)
@@ -275,7 +305,7 @@ def _stream_to_part(response: requests.Response, url: str, part: Path, start: in
                 out.write(block)
                 digest.update(block)
                 if sink:
-                    sink(block)
+                    sink.feed(block)
                 if progress and report.due():
                     progress(written, total)
     except OSError as exc:
@@ -369,7 +399,11 @@ def _load_part_meta(part: Path) -> dict[str, str | None] | None:
 
 
 def _forget(part: Path) -> None:
-    for stale in (part, part.with_name(part.name + ".json")):
+    _remove(part, part.with_name(part.name + ".json"))
+
+
+def _remove(*paths: Path) -> None:
+    for stale in paths:
         try:
             stale.unlink()
         except FileNotFoundError:

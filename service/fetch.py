@@ -79,7 +79,7 @@ def _fetch_locked(dataset: Dataset, settings: Settings, url: str, archive: Path,
         unzipper = _unzipper(dataset, settings, archive)
         with unzipper or nullcontext():
             got = download(url, archive, limits=_limits(settings), progress=progress,
-                           sink=unzipper.feed if unzipper else None)
+                           sink=unzipper)
         validators, changed, resumed = got.validators, got.changed, got.resumed_from
     try:
         _verify_checksum(dataset, archive, validators, pinned)

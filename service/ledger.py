@@ -174,7 +174,9 @@ def chunk_row(conn: psycopg.Connection, load_id: int, layer: str, chunk_no: int,
 
 
 def start_attempt(conn: psycopg.Connection, load_id: int, layer: str, chunk_no: int) -> None:
-    """Count an attempt in its own transaction, so that it survives a rollback of the load."""
+    """Count an attempt in its own transaction, so that it survives a rollback of the load.
+
+    ``error`` is the current attempt's; earlier ones stay in ``errors``."""
     with conn.transaction():
         conn.execute("UPDATE geoload.chunks SET attempts = attempts + 1, worker = %s, "
                      "started_at = clock_timestamp(), error = NULL "
@@ -228,12 +230,35 @@ def layer_ready(conn: psycopg.Connection, load_id: int, layer: str, table_bytes:
     return int(row[0]), int(row[1] or 0)
 
 
+#: Sets ``error`` and keeps it in the chunk's ``errors``, one entry per attempt: a later
+#: word on the same attempt (the failure recorder's, once the message is dead) replaces
+#: that entry's text instead of adding one.
+_KEEP_ERROR = """error = %(error)s, errors = CASE
+    WHEN (errors -> -1 ->> 'attempt')::int = attempts
+    THEN (errors - -1) || jsonb_build_array(errors -> -1 || jsonb_build_object(
+        'type', %(type)s::text, 'error', %(error)s::text))
+    ELSE errors || jsonb_build_array(jsonb_build_object('attempt', attempts, 'worker', worker,
+        'at', clock_timestamp(), 'type', %(type)s::text, 'error', %(error)s::text))
+    END"""
+_CHUNK = "load_id = %(load_id)s AND layer = %(layer)s AND chunk_no = %(chunk_no)s"
+
+
+def attempt_failed(conn: psycopg.Connection, load_id: int, layer: str, chunk_no: int,
+                   error_type: str, error: str) -> None:
+    """Keep a failed attempt's error; the next attempt clears ``error``, not the history."""
+    with conn.transaction():
+        conn.execute(f"UPDATE geoload.chunks SET {_KEEP_ERROR} "  # noqa: S608 - constants
+                     f"WHERE {_CHUNK} AND status <> 'loaded'",
+                     dict(error=error, type=error_type, load_id=load_id, layer=layer,
+                          chunk_no=chunk_no))
+
+
 def fail_chunk(conn: psycopg.Connection, load_id: int, layer: str, chunk_no: int,
-               error: str) -> None:
-    conn.execute("UPDATE geoload.chunks SET status = 'failed', error = %s, "
-                 "finished_at = clock_timestamp() "
-                 "WHERE load_id = %s AND layer = %s AND chunk_no = %s AND status <> 'loaded'",
-                 (error, load_id, layer, chunk_no))
+               error: str, error_type: str | None = None) -> None:
+    conn.execute(f"UPDATE geoload.chunks SET status = 'failed', {_KEEP_ERROR}, "  # noqa: S608
+                 f"finished_at = clock_timestamp() WHERE {_CHUNK} AND status <> 'loaded'",
+                 dict(error=error, type=error_type, load_id=load_id, layer=layer,
+                      chunk_no=chunk_no))
 
 
 def fail_load(conn: psycopg.Connection, load_id: int, error: str, error_type: str,

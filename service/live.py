@@ -14,6 +14,8 @@ import time
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from service.errors import ServiceUnavailable
 from service.settings import Settings
@@ -26,9 +28,20 @@ TTL_S = 7 * 24 * 3600
 HEARTBEAT_TTL_S = 30
 
 
-def client(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=5,
-                                decode_responses=True)
+def client(settings: Settings, *, decode_responses: bool = True) -> redis.Redis:
+    """A Redis client that gives up: every client geoload makes (live state, the results
+    backend) comes from here.
+
+    A Redis that stops answering without closing its connections would otherwise block
+    the calling thread for as long as the library's default says (forever before
+    redis-py 8). Connect and read are bounded by ``GEOLOAD_REDIS_TIMEOUT``, and a failed
+    call is retried once at once: that reopens a connection a Redis restart dropped,
+    without multiplying the wait on a silent one. (A blocking read, such as Dramatiq's
+    ``get_result(block=True)``, must therefore wait less than that timeout.)
+    """
+    return redis.Redis.from_url(settings.redis_url, socket_connect_timeout=settings.redis_timeout,
+                                socket_timeout=settings.redis_timeout,
+                                retry=Retry(NoBackoff(), 1), decode_responses=decode_responses)
 
 
 def ping(settings: Settings) -> None:

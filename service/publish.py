@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from service.pg import dependents
+from service.pg import dependents, names
 from service.pg.schema import STAGING
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ LOCK_TIMEOUT = "15s"
 
 
 def retired_name(dataset: str, table: str, load_id: int) -> str:
-    return f"{dataset}__{table}__retired_l{load_id}"[:63]
+    return names.retired_table(dataset, table, load_id)
 
 
 def swap(conn: psycopg.Connection, dataset: str, load_id: int,

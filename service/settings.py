@@ -67,6 +67,9 @@ SETTINGS: tuple[Setting, ...] = (
              "this many seconds.")),
     Setting("GEOLOAD_RESULT_TTL", "result_ttl", "86400",
             "Seconds message results are kept in Redis."),
+    Setting("GEOLOAD_REDIS_TIMEOUT", "redis_timeout", "5",
+            "Seconds to connect to Redis and to wait for each answer: a Redis that stops "
+            "answering fails the call (retried once) instead of blocking a worker thread."),
     Setting("GEOLOAD_MAX_RETRIES", "max_retries", "8",
             "Retries of a message that failed for a transient reason."),
     Setting("GEOLOAD_REFRESH_CRON", "refresh_cron", "17 3 * * *",
@@ -106,6 +109,7 @@ class Settings:
     connect_timeout: float
     read_timeout: float
     result_ttl: int
+    redis_timeout: float
     max_retries: int
     refresh_cron: str
     worker_metrics: bool

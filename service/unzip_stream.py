@@ -4,7 +4,9 @@ Download and inflate were the serial start of every load, one after the other
 (GADM: 0.5 s download, then 1.3 s inflate and write). Here a second thread
 follows the bytes as they arrive: it walks the local file headers, inflates each
 candidate member (the pattern or a shapefile sidecar, by base name only, so no
-path can escape) with ISA-L, which releases the GIL, and checks its CRC.
+path can escape) with ISA-L, which releases the GIL, and checks its CRC. It
+inflates through :class:`service.archive.Inflater`, so the zip-bomb limits hold
+on the bytes it writes, not only on what the local headers declare.
 
 Nothing is trusted from the stream alone. Once the download is complete,
 :meth:`Unzipper.adopt` compares what was inflated with the archive's central
@@ -28,16 +30,17 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 
-from isal import isal_zlib
-
 from service.archive import (
-    INFLATE_ERROR,
     LOCAL_HEADER,
     SHAPEFILE_SIDECARS,
     ArchiveLimits,
+    Inflater,
     choose_members,
     finish_extraction,
+    inflate_into,
 )
+from service.diskspace import require_free
+from service.errors import CacheError
 
 #: Blocks waiting for the follower; the download waits when it is this far ahead.
 QUEUE_BLOCKS = 32
@@ -60,7 +63,7 @@ class Unzipper:
     """Feed it the archive's bytes from the first one on; adopt its work afterwards.
 
     >>> with Unzipper("*.gpkg", tmp, limits) as unzipper:
-    ...     download(url, archive, sink=unzipper.feed, ...)
+    ...     download(url, archive, sink=unzipper, ...)
     >>> unzipper.adopt(archive, dest)   # None: extract the usual way
     """
 
@@ -74,6 +77,8 @@ class Unzipper:
         self._buffer = bytearray()
         self._eof = False
         self._written = 0
+        self._expected: int | None = None
+        self._received = 0
         self._thread = threading.Thread(target=self._follow, name="unzip", daemon=True)
 
     def __enter__(self) -> "Unzipper":
@@ -88,8 +93,16 @@ class Unzipper:
         if kind is not None:
             shutil.rmtree(self.work, ignore_errors=True)
 
+    def expect(self, total: int | None) -> None:
+        """The download's size: what is still to come needs room too."""
+        self._expected = total
+
     def feed(self, block: bytes) -> None:
+        """Hand on the next bytes; a cache too small for a member stops the download."""
+        if isinstance(self.failed, CacheError):
+            raise self.failed
         if self.failed is None:
+            self._received += len(block)
             self._queue.put(block)
 
     def close(self) -> None:
@@ -160,23 +173,18 @@ class Unzipper:
 
     def _inflate(self, base: str, method: int, packed: int, size: int, crc: int,
                  offset: int) -> None:
-        if size > self.limits.max_total_bytes - self._written:
-            raise _GiveUp("over the extraction limit")  # the usual path says so clearly
-        inflate = isal_zlib.decompressobj(-15) if method == zipfile.ZIP_DEFLATED else None
-        written, running = 0, 0
-        with open(self.work / base, "wb") as out:
-            for raw in self._blocks(packed):
-                try:
-                    block = inflate.decompress(raw) if inflate else raw
-                except INFLATE_ERROR as exc:
-                    raise _GiveUp(f"{base} does not inflate") from exc
-                written += len(block)
-                if written > size:
-                    raise _GiveUp(f"{base} unpacks beyond its declared size")
-                running = isal_zlib.crc32(block, running)
-                out.write(block)
-        self._written += written
-        if written == size and running == crc:
+        """Inflate under the same limits as :func:`service.archive.extract_member`; a member
+        that breaks one stops the follower (the usual path then says why). A member the
+        cache has no room for, beside the download's remaining bytes, stops the download:
+        waiting for the central directory would only fill the disk."""
+        inflater = Inflater(base, method, size, packed, self.limits, source=base,
+                            before=self._written)
+        to_come = max((self._expected or 0) - self._received, 0)
+        beside = f" beside the {to_come:,} bytes still to download" if to_come else ""
+        require_free(self.work.parent, size + to_come, f"unpacking {base}{beside}")
+        inflate_into(self.work / base, inflater, self._blocks(packed))
+        self._written += inflater.written
+        if inflater.matches(crc):
             self.members[base] = Inflated(offset, size, crc)
 
     def _skip(self, packed: int) -> None:

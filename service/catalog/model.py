@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from service.errors import ConfigError
+from service.pg import names
 from service.settings import Settings
 
 #: The key column name meaning "the source's own feature id".
@@ -45,6 +47,9 @@ class Layer:
     key: str = SOURCE_FID
     indexes: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        _check_layer_names(self)
+
     @property
     def schema(self) -> str:
         return self.table.split(".", 1)[0]
@@ -81,6 +86,9 @@ class Dataset:
     licence: str
     homepage: str
 
+    def __post_init__(self) -> None:
+        _check_dataset_names(self)
+
     def release(self, settings: Settings) -> str | None:
         """The pinned release, for datasets whose URL names one."""
         if self.source.release_setting is None:
@@ -104,3 +112,46 @@ class Dataset:
     @property
     def schemas(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(layer.schema for layer in self.layers))
+
+
+# --- names PostgreSQL would truncate (to 63 bytes) are refused when the catalog is built ------
+
+_SHORTEN = ("shorten it in the catalog: PostgreSQL cuts names at 63 bytes, and a cut name can "
+            "merge two columns, indexes or loads")
+
+
+def _check_layer_names(layer: Layer) -> None:
+    schema, dot, table = layer.table.partition(".")
+    if not (dot and schema and table):
+        raise ConfigError(f"layer {layer.name!r}: table {layer.table!r} must be schema.table",
+                          hint="name the target table with its schema, e.g. gadm.adm_0")
+    columns = [*(f.column for f in layer.fields), layer.key, *layer.indexes]
+    for kind, name in [("schema", schema), ("table", table),
+                       *(("column", column) for column in columns),
+                       *(("index", f"{table}_{role}")
+                         for role in names.index_roles(layer.key, layer.indexes))]:
+        if len(name.encode()) > names.MAX_BYTES:
+            raise ConfigError(f"layer {layer.name!r}: {kind} name {name!r} is "
+                              f"{len(name.encode())} bytes, over {names.MAX_BYTES}",
+                              hint=_SHORTEN)
+
+
+def _check_dataset_names(dataset: Dataset) -> None:
+    """Every layer gets staging and retired tables of its own, with whole names."""
+    seen: dict[str, str] = {}
+    for layer in dataset.layers:
+        if layer.table_name in seen:
+            raise ConfigError(f"layers {seen[layer.table_name]!r} and {layer.name!r} both load "
+                              f"into a table named {layer.table_name!r}; their staging tables "
+                              "would be one", dataset=dataset.name,
+                              hint="give each layer's table a name of its own")
+        seen[layer.table_name] = layer.name
+        longest = names.longest_derived(dataset.name, layer.table_name, layer.key,
+                                        layer.indexes)
+        if len(longest.encode()) > names.MAX_BYTES:
+            raise ConfigError(f"layer {layer.name!r}: name {longest!r} would be "
+                              f"{len(longest.encode())} bytes, over {names.MAX_BYTES} (a "
+                              f"retired table's index, for a {names.LOAD_ID_DIGITS}-digit load id)",
+                              dataset=dataset.name,
+                              hint="shorten the dataset, table or indexed column name: "
+                                   + _SHORTEN.removeprefix("shorten it in the catalog: "))

@@ -118,6 +118,8 @@ CREATE TABLE IF NOT EXISTS geoload.chunks (
     PRIMARY KEY (load_id, layer, chunk_no),
     FOREIGN KEY (load_id, layer) REFERENCES geoload.load_layers ON DELETE CASCADE
 );
+-- Every failed attempt: [{attempt, worker, at, error}, ...]; ``error`` is the last one's.
+ALTER TABLE geoload.chunks ADD COLUMN IF NOT EXISTS errors jsonb NOT NULL DEFAULT '[]';
 """
 
 #: Bumped with every change to :data:`DDL`, which only ever adds (IF NOT EXISTS); stored

@@ -13,14 +13,16 @@ import psycopg
 from psycopg import sql
 
 from service.columns import GEOMETRY_COLUMN, Column
+from service.pg import names
 from service.pg.schema import STAGING
 
 SRID = 4326
 
 
 def staging_name(dataset: str, table: str, load_id: int) -> str:
-    """``gadm__adm_2__l17``: unique per load, short enough for PostgreSQL."""
-    return f"{dataset}__{table.split('.', 1)[1]}__l{load_id}"[:63]
+    """``gadm__adm_2__l17`` for catalog table ``gadm.adm_2``: unique per load, never cut
+    short by PostgreSQL (see :mod:`service.pg.names`)."""
+    return names.staging_table(dataset, table.split(".", 1)[1], load_id)
 
 
 def staged(name: str) -> sql.Identifier:
@@ -53,15 +55,16 @@ def build_indexes(conn: psycopg.Connection, name: str, key: str,
     """Primary key, GiST on geom, B-trees on join keys, then ANALYZE; returns seconds."""
     started = time.perf_counter()
     table = staged(name)
+    columns = [column for column in indexed if column != key]
+    pkey, geom, *btrees = (sql.Identifier(names.index_name(name, role))
+                           for role in names.index_roles(key, columns))
     conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
-        table, sql.Identifier(f"{name}_pkey"), sql.Identifier(key)))
+        table, pkey, sql.Identifier(key)))
     conn.execute(sql.SQL("CREATE INDEX {} ON {} USING gist ({})").format(
-        sql.Identifier(f"{name}_geom_idx"), table, sql.Identifier(GEOMETRY_COLUMN)))
-    for column in indexed:
-        if column == key:
-            continue
+        geom, table, sql.Identifier(GEOMETRY_COLUMN)))
+    for index, column in zip(btrees, columns):
         conn.execute(sql.SQL("CREATE INDEX {} ON {} ({})").format(
-            sql.Identifier(f"{name}_{column}_idx"), table, sql.Identifier(column)))
+            index, table, sql.Identifier(column)))
     conn.execute(sql.SQL("ALTER TABLE {} RESET (autovacuum_enabled)").format(table))
     conn.execute(sql.SQL("ANALYZE {}").format(table))
     return time.perf_counter() - started

@@ -38,7 +38,8 @@ def record_failure(settings: Settings, actor: str, args: list[Any], error_type: 
                 return Outcome({"status": "ignored", "reason": "no such load", **ids})
             chunk_no = ids.get("chunk_no")
             if actor == CHUNK and isinstance(chunk_no, int):
-                ledger.fail_chunk(conn, load.load_id, str(ids["layer"]), chunk_no, error)
+                ledger.fail_chunk(conn, load.load_id, str(ids["layer"]), chunk_no, error,
+                                  error_type)
             failed_now = ledger.fail_load(conn, load.load_id, error, error_type, actor,
                                           worker=worker, attempts=attempts)
             ended_as = "failed" if failed_now else load.status
@@ -49,3 +50,23 @@ def record_failure(settings: Settings, actor: str, args: list[Any], error_type: 
         dropped = publish.drop_staged(conn, tables)
     return Outcome({"status": "failed" if failed_now else "already-ended", **ids,
                     "error": error, "dropped": dropped})
+
+
+def record_attempt(settings: Settings, actor: str, args: list[Any], error_type: str,
+                   error: str) -> None:
+    """An attempt failed and may be retried: a chunk keeps its error in its history.
+
+    Without this, a chunk that failed twice and then loaded showed no trace of either
+    failure, and one that failed for good only its last.
+    """
+    ids = describe(actor, args)
+    run_id, dataset, layer, chunk_no = (ids.get(k) for k in ("run_id", "dataset", "layer",
+                                                            "chunk_no"))
+    if actor != CHUNK or not (isinstance(run_id, str) and isinstance(dataset, str)
+                              and isinstance(layer, str) and isinstance(chunk_no, int)):
+        return
+    with connect(settings, autocommit=True) as conn:
+        load = ledger.get_load(conn, run_id, dataset)
+        if load is not None:
+            ledger.attempt_failed(conn, load.load_id, layer, chunk_no, error_type, error)
+

@@ -8,10 +8,12 @@ faults (zip-slip, bombs, corruption) are built byte by byte.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import struct
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -213,8 +215,34 @@ def understate_size(archive: Path, declared: int) -> Path:
     return archive
 
 
+def deflate_padded(out_zip: Path, name: str, data: bytes, padding: int) -> Path:
+    """One member whose deflate stream ends early, followed by ``padding`` random bytes.
+
+    Its declared sizes are honest about what it unpacks to and how many bytes it
+    occupies, so the declared ratio looks modest; only the bytes actually inflated
+    show how far each compressed byte goes (a bomb the declared ratio can't see).
+    """
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    stream = deflate.compress(data) + deflate.flush() + os.urandom(padding)
+    zip_files(out_zip, {name: stream}, method=zipfile.ZIP_STORED)
+    raw = bytearray(out_zip.read_bytes())
+    with zipfile.ZipFile(out_zip) as zf:
+        (info,) = zf.infolist()
+        central = zf.start_dir
+    real = {"method": zipfile.ZIP_DEFLATED, "crc": zlib.crc32(data), "size": len(data)}
+    _patch(raw, info.header_offset, _LOCAL, {3: real["method"], 6: real["crc"], 8: real["size"]})
+    _patch(raw, central, _CENTRAL, {4: real["method"], 7: real["crc"], 9: real["size"]})
+    out_zip.write_bytes(bytes(raw))
+    return out_zip
+
+
 def _patch_size(data: bytearray, offset: int, layout: struct.Struct, index: int,
                 size: int) -> None:
+    _patch(data, offset, layout, {index: size})
+
+
+def _patch(data: bytearray, offset: int, layout: struct.Struct, values: dict[int, int]) -> None:
     fields = list(layout.unpack_from(data, offset))
-    fields[index] = size
+    for index, value in values.items():
+        fields[index] = value
     layout.pack_into(data, offset, *fields)

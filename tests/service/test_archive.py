@@ -5,6 +5,8 @@ import pytest
 
 from service.archive import ArchiveLimits, extract_member
 from service.errors import BadSource
+from tests.faults.craft import deflate_padded, understate_size, zip_files
+from tests.service.probe import measure
 
 LIMITS = ArchiveLimits(max_total_bytes=50_000_000, max_ratio=100)
 
@@ -68,3 +70,49 @@ def test_not_a_zip_is_corrupt(tmp_path):
     archive.write_text("<html>Service Unavailable</html>")
     with pytest.raises(BadSource, match="corrupt"):
         extract_member(archive, "*.gpkg", tmp_path / "out", LIMITS)
+
+
+# --- zip bombs: the limits hold while inflating, measured on disk and in memory ------------
+
+MiB = 1 << 20
+#: The shipped defaults: only the ratio (200:1) stands between a bomb and the disk.
+DEFAULTS = (40_000_000_000, 200)
+
+
+def test_an_honest_bomb_is_refused_before_the_follower_writes_it(tmp_path):
+    """A 48 KB zip of 50 MB of zeros: its local header says so, and the follower inflating
+    during the download wrote all 50 MB before the central directory refused it."""
+    bomb = zip_files(tmp_path / "bomb.zip", {"x.gpkg": b"\0" * 50_000_000})
+    assert bomb.stat().st_size < 60_000
+    cost = measure("stream", bomb, "*.gpkg", tmp_path / "work", *DEFAULTS)
+    assert cost.error and "beyond the 200:1 limit (zip bomb?)" in cost.error
+    assert cost.written < MiB
+    assert cost.peak_growth < 16 * MiB
+    assert not (tmp_path / "work" / "out").exists()
+
+
+@pytest.mark.parametrize("mode", ["stream", "extract"])
+def test_a_bomb_understating_its_size_costs_neither_memory_nor_disk(tmp_path, mode):
+    """200 MB of zeros declared as 100 kB: one 1 MiB read came back as 200 MB in one call."""
+    bomb = understate_size(zip_files(tmp_path / "bomb.zip", {"x.gpkg": b"\0" * 200_000_000}),
+                           declared=100_000)
+    cost = measure(mode, bomb, "*.gpkg", tmp_path / "work", *DEFAULTS)
+    assert cost.error and "unpacks beyond its declared 100,000 bytes" in cost.error
+    assert cost.written < 2 * MiB
+    assert cost.peak_growth < 16 * MiB, f"peak RSS grew {cost.peak_growth / MiB:.0f} MiB"
+
+
+@pytest.mark.parametrize("mode", ["stream", "extract"])
+def test_a_bomb_the_declared_ratio_cannot_see_is_stopped_while_inflating(tmp_path, mode):
+    """Sizes that look like 138:1, but the deflate stream ends early: 40 MB come out of
+    39 kB. Only the running counts see it; it used to be extracted whole."""
+    bomb = deflate_padded(tmp_path / "bomb.zip", "x.gpkg", b"\0" * 40_000_000, padding=250_000)
+    with zipfile.ZipFile(bomb) as zf:
+        (info,) = zf.infolist()
+    assert info.file_size / info.compress_size < DEFAULTS[1]
+    cost = measure(mode, bomb, "*.gpkg", tmp_path / "work", *DEFAULTS)
+    assert cost.error and "beyond the 200:1 limit (zip bomb?)" in cost.error
+    assert cost.written < 3 * MiB
+    assert cost.peak_growth < 16 * MiB
+    assert not (tmp_path / "work" / "out").exists()
+

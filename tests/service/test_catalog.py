@@ -4,8 +4,9 @@ import pytest
 
 from service import catalog
 from service import settings as config
+from service.catalog import Dataset, Field, Layer, Source
 from service.catalog.gadm import level_fields
-from service.errors import UnknownDataset
+from service.errors import ConfigError, UnknownDataset
 from service.fetch import source_url
 
 
@@ -52,3 +53,36 @@ def test_unknown_dataset_suggests_the_closest_and_lists_all():
 def test_resolve_keeps_order_and_drops_repeats():
     assert [d.name for d in catalog.resolve(["timezone", "gadm", "timezone"])] == [
         "timezone", "gadm"]
+
+
+# --- names PostgreSQL would truncate are refused when the catalog is built --------------------
+
+def _layer(**changes) -> Layer:
+    return replace(Layer(name="L", table="s.t", fields=(Field("GID_0"),), indexes=("gid_0",)),
+                   **changes)
+
+
+def _dataset(name: str = "d", *layers: Layer) -> Dataset:
+    return Dataset(name, "title", Source("https://example.org/d.zip", "*.gpkg"),
+                   layers or (_layer(),), "licence", "https://example.org")
+
+
+@pytest.mark.parametrize(("build", "problem"), [
+    (lambda: _layer(table="s." + "t" * 64), r"table name '.+' is 64 bytes"),
+    (lambda: _layer(table="ß" * 32 + ".t"), r"schema name 'ß+' is 64 bytes"),
+    (lambda: _layer(table="no_schema"), r"table 'no_schema' must be schema\.table"),
+    (lambda: _layer(fields=(Field("F" * 64),)), r"column name 'f+' is 64 bytes"),
+    (lambda: _layer(indexes=("i" * 60,)), r"index name 't_i+_idx' is 66 bytes"),
+    (lambda: _dataset("d" * 40), r"name 'd+__t__retired_l9+_gid_0_idx' would be 74 bytes"),
+    (lambda: _dataset("d", _layer(), _layer(name="M", table="other.t")),
+     r"layers 'L' and 'M' both load into a table named 't'"),
+])
+def test_names_postgresql_would_truncate_are_refused(build, problem):
+    with pytest.raises(ConfigError, match=problem) as caught:
+        build()
+    assert "What to do:" in str(caught.value)
+
+
+def test_the_shipped_catalog_fits():
+    for dataset in catalog.DATASETS.values():
+        assert _dataset(dataset.name, *dataset.layers).name == dataset.name

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
+import os
+import re
+import subprocess
+import threading
+from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from service import catalog
-from service.download import cached
-from service.errors import BadSource
+from service.catalog import Dataset, Source
+from service.diskspace import free_bytes
+from service.download import cached, part_path
+from service.errors import BadSource, CacheError
 from service.fetch import fetch
+from service.testdata.server import etag_for, serve
+from tests.faults.craft import zip_files
 
 GADM_PATH = "/gadm/gadm4.1/gadm_410-levels.zip"
 
@@ -89,3 +101,118 @@ def test_a_fresh_download_is_unpacked_as_it_arrives(here, monkeypatch, dataset):
     assert got.changed and got.path.exists() and got.path.stat().st_size > 0
     assert (got.path.parent / ".complete").read_text() == got.path.name
     assert not list(got.archive.parent.glob(".unzip-*"))
+
+
+# --- free space: asked before writing, measured on a small filesystem ------------------------
+
+SMALL_DISK = 4 << 20
+
+
+@pytest.fixture()
+def small_disk(tmp_path) -> Iterator[Path]:
+    """A 4 MiB tmpfs: what was written to it can be measured, and it really fills up."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI is root)")
+    disk = tmp_path / "small-disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SMALL_DISK}", "tmpfs", str(disk)],
+                   check=True)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+
+
+class DiskWatch:
+    """The most bytes ever in use on a filesystem while the ``with`` block ran."""
+
+    def __init__(self, disk: Path) -> None:
+        self.disk = disk
+        self.peak = self._used()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _used(self) -> int:
+        stats = os.statvfs(self.disk)
+        return (stats.f_blocks - stats.f_bfree) * stats.f_frsize
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.0005):
+            self.peak = max(self.peak, self._used())
+
+    def __enter__(self) -> "DiskWatch":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._used())
+
+
+def _served(tmp_path, name: str, content: bytes, *, archive: bool = True):
+    """A dataset whose only file (``name``) is served on loopback; returns it and the server."""
+    root = tmp_path / "upstream"
+    root.mkdir(exist_ok=True)
+    path = root / name
+    if archive:
+        zip_files(path, {"x.gpkg": content})
+    else:
+        path.write_bytes(content)
+    source = Source(url=f"https://upstream.example/{name}", member="*.gpkg",
+                    archive="zip" if archive else None)
+    return Dataset("spacetest", "free space", source, (), "test", "https://upstream.example"), path
+
+
+def _fetch_on(dataset: Dataset, settings, server, cache: Path):
+    return fetch(dataset, replace(settings, mirror=server.url, cache_dir=cache))
+
+
+def test_a_download_larger_than_the_free_space_is_refused_before_writing(settings, tmp_path,
+                                                                         small_disk):
+    dataset, path = _served(tmp_path, "big.zip", os.urandom(5_000_000))
+    with serve(path.parent) as server, DiskWatch(small_disk) as disk, \
+            pytest.raises(CacheError) as caught:
+        _fetch_on(dataset, settings, server, small_disk / "cache")
+    text = str(caught.value)
+    assert f"not enough free space in {small_disk / 'cache' / 'spacetest'}" in text
+    assert f"downloading big.zip needs {path.stat().st_size:,} bytes, only " in text
+    assert "are free" in text and "GEOLOAD_CACHE_DIR" in text and "[spacetest]" in text
+    assert disk.peak < 64 << 10, f"{disk.peak:,} bytes were written"
+
+
+def test_a_member_larger_than_the_free_space_is_refused_before_it_is_unpacked(
+        settings, tmp_path, small_disk):
+    """A 1.75 MB zip of a 6 MB member: the download fits, the member doesn't. Its size, from
+    the zip's headers, is checked before a byte of it is written."""
+    member = np.random.default_rng(3).integers(0, 4, 6_000_000, dtype=np.uint8).tobytes()
+    dataset, path = _served(tmp_path, "member.zip", member)
+    assert path.stat().st_size < SMALL_DISK // 2
+    with serve(path.parent) as server, DiskWatch(small_disk) as disk, \
+            pytest.raises(CacheError) as caught:
+        _fetch_on(dataset, settings, server, small_disk / "cache")
+    assert disk.peak < path.stat().st_size + (256 << 10), f"{disk.peak:,} bytes were written"
+    found = re.search(r"not enough free space in (.+): unpacking x\.gpkg(?: beside the ([\d,]+) "
+                      r"bytes still to download)? needs ([\d,]+) bytes, only ([\d,]+) are free",
+                      str(caught.value))
+    assert found, str(caught.value)
+    folder, to_come, needed, free = found.groups()
+    assert folder == str(small_disk / "cache" / "spacetest")
+    assert int(needed.replace(",", "")) == 6_000_000 + int((to_come or "0").replace(",", ""))
+    assert int(free.replace(",", "")) < int(needed.replace(",", ""))
+
+
+def test_a_resumed_download_needs_room_only_for_the_rest(settings, tmp_path, small_disk):
+    """3 MB to fetch, 2.5 MB already there from a cut download, 1.5 MB free: it fits."""
+    content = os.urandom(3_000_000)
+    dataset, path = _served(tmp_path, "plain.bin", content, archive=False)
+    cache = small_disk / "cache"
+    part = part_path(cache / "spacetest" / "plain.bin")
+    part.parent.mkdir(parents=True)
+    part.write_bytes(content[:2_500_000])
+    part.with_name(part.name + ".json").write_text(json.dumps({"etag": etag_for(path)}))
+    assert free_bytes(small_disk) < len(content)
+    with serve(path.parent) as server:
+        got = _fetch_on(dataset, settings, server, cache)
+        assert [r.status for r in server.requests() if r.method == "GET"] == [206]
+    assert got.resumed_from == 2_500_000 and got.path.read_bytes() == content
