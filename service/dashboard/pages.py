@@ -81,6 +81,7 @@ def _dataset_progress(run_id: str, d: dict[str, Any], csrf: str) -> str:
         out.append(bar(download.get("percent"), f'download {size(download.get("bytes"))} of '
                                                  f'{size(download.get("total"))}',
                        key=d["dataset"] + ":download"))
+    out.append(_warnings(d["warnings"]))
     if d["error"]:
         out.append(f'<div class="error"><strong>Failed at {esc(d["error_step"])}:</strong> '
                    f'<pre>{esc(d["error"])}</pre>'
@@ -91,12 +92,22 @@ def _dataset_progress(run_id: str, d: dict[str, Any], csrf: str) -> str:
              bar(layer["percent"], f'{number(layer["loaded"])} / {number(layer["source"])}',
                  key=f'{d["dataset"]}:{layer["layer"]}'),
              f'{layer["chunks_done"]} / {layer["chunks_total"]}', rate(layer["features_per_s"]),
-             duration(layer["eta_s"]), number(layer["repaired"]), number(layer["attempts"]),
-             number(layer["failed_chunks"])] for layer in d["layers"]]
+             duration(layer["eta_s"]), number(layer["repaired"]), number(layer["dropped"]),
+             number(layer["attempts"]), number(layer["failed_chunks"])] for layer in d["layers"]]
     out.append(table(["Layer", "Table", "Status", "Features", "Chunks", "Throughput", "ETA",
-                      "Repaired", "Attempts", "Failed chunks"], rows,
+                      "Repaired", "Dropped", "Attempts", "Failed chunks"], rows,
                      empty="Layers appear once the source is fetched and planned."))
     return "".join(out) + "</section>"
+
+
+def _warnings(warnings: list[dict[str, Any]]) -> str:
+    """A load's data warnings (schema drift, features kept without geometry), one per line."""
+    if not warnings:
+        return ""
+    items = "".join(f'<li data-kind="{esc(w["kind"])}"><strong>{esc(w["layer"])}</strong>: '
+                    f'{esc(w["message"])}</li>' for w in warnings)
+    return (f'<div class="warnings"><strong>{len(warnings)} warning(s):</strong>'
+            f"<ul>{items}</ul></div>")
 
 
 def datasets(data: dict[str, Any], csrf: str) -> str:
@@ -131,11 +142,12 @@ def _dataset_card(d: dict[str, Any], csrf: str) -> str:
                       if late["error"] else "") + "</p>")
     out.append('<div class="actions">' + _load_buttons([d["dataset"]], csrf) + "</div>")
     if v:
+        out.append(_warnings(d["warnings"]))
         rows = [[esc(x["layer"]), esc(x["table"]), number(x["rows"]), number(x["source"]),
                  number(x["repaired"]), number(x["parts_dropped"]), number(x["empty"]),
-                 size(x["table_bytes"])] for x in d["layers"]]
+                 number(x["dropped"]), size(x["table_bytes"])] for x in d["layers"]]
         out.append(table(["Layer", "Table", "Rows", "Source features", "Repaired",
-                          "Parts dropped", "Empty", "Size"], rows, empty=""))
+                          "Parts dropped", "Empty", "Dropped", "Size"], rows, empty=""))
         out.append('<div class="previews">' + "".join(
             f'<figure><img src="{esc(x["preview"])}" alt="map of {esc(x["table"])}" '
             f'loading="lazy"><figcaption>{esc(x["table"])}</figcaption></figure>'
