@@ -177,7 +177,7 @@ class _Problem:
     """A kind of geometry that can't be loaded faithfully: the :class:`Repaired` field
     listing its rows, what it is called, and what to do about it."""
 
-    rows: str
+    repaired_field: str
     problem: str
     hint: str
 
@@ -208,7 +208,7 @@ class _Unloadable:
                ids: dict[str, Any]) -> None:
         fids = batch.column("__fid").to_numpy()
         for kind in UNLOADABLE:
-            rows = getattr(fixed, kind.rows)
+            rows = getattr(fixed, kind.repaired_field)
             if not len(rows):
                 continue
             if self.strict:
