@@ -16,11 +16,12 @@ import psycopg
 from psycopg.rows import dict_row
 
 from service.budget import send_order
+from service.data_warnings import DroppedFeature
 from service.identity import worker_id
 
 if TYPE_CHECKING:
     from service.columns import Column
-    from service.data_warnings import DataWarning, DroppedFeature
+    from service.data_warnings import DataWarning
     from service.fetch import LocalCopy
 
 #: Load statuses after which nothing more happens to the load.
@@ -178,7 +179,7 @@ class ChunkCounts:
     stages: dict[str, float] = field(default_factory=dict)
     #: Features kept with geom NULL, and the first of them (fid, key, problem).
     dropped: int = 0
-    dropped_features: list["DroppedFeature"] = field(default_factory=list)
+    dropped_features: list[DroppedFeature] = field(default_factory=list)
 
 
 def complete_chunk(conn: psycopg.Connection, load_id: int, layer: str, chunk_no: int,
@@ -248,14 +249,12 @@ def staging_tables(conn: psycopg.Connection, load_id: int) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def dropped_features(conn: psycopg.Connection, load_id: int) -> dict[str, list["DroppedFeature"]]:
+def dropped_features(conn: psycopg.Connection, load_id: int) -> dict[str, list[DroppedFeature]]:
     """Per layer, the dropped features its chunks listed, in fid order.
 
     Read once the layers are loaded: each chunk recorded its own in the transaction that
     loaded its rows, so a redelivered chunk never lists one twice.
     """
-    from service.data_warnings import DroppedFeature
-
     rows = conn.execute("SELECT layer, dropped_features FROM geoload.chunks "
                         "WHERE load_id = %s AND dropped > 0 ORDER BY layer, fid_first",
                         (load_id,)).fetchall()
