@@ -104,7 +104,7 @@ def bench_dataset(settings: Settings, dataset: str, args: argparse.Namespace, ro
 
 def enqueue_row(settings: Settings, runs: int) -> report.Row:
     """The producer's wall time, interpreter start included, against an idle queue."""
-    probe = replace(settings, queue="geoload-bench-enqueue")
+    probe = replace(settings, queue=f"{settings.queue}-enqueue")
     times = [runner.enqueue_wall_seconds(probe, ["gadm", "timezone"]) for _ in range(runs + 2)]
     runner.purge(probe)
     with psycopg.connect(settings.database_url, autocommit=True) as conn:

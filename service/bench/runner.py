@@ -76,7 +76,8 @@ def disk_usage(folder: Path) -> int:
 
 def bench_settings(base: Settings, database: str) -> Settings:
     """``base`` pointed at ``database`` (created with PostGIS if missing) and a queue of
-    the benchmark's own."""
+    that database's own: a run purges its queue before it starts, and two benchmarks
+    sharing one RabbitMQ (two test sessions) must not purge or take each other's messages."""
     url = base.database_url.rsplit("/", 1)[0] + "/" + database
     with psycopg.connect(base.database_url.rsplit("/", 1)[0] + "/postgres",
                          autocommit=True) as admin:
@@ -85,7 +86,7 @@ def bench_settings(base: Settings, database: str) -> Settings:
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-    return replace(base, database_url=url, queue="geoload-bench")
+    return replace(base, database_url=url, queue=f"geoload-bench-{database}")
 
 
 def _start(settings: Settings, dataset: str) -> str:
