@@ -1,10 +1,12 @@
 """``python -m service.enqueue gadm timezone``: start a run and return its id at once.
 
 With ``--wait`` it stays to draw progress and exits 0 only if every dataset
-was published. ``--if-changed`` first asks upstream, as the scheduled refresh
-does, and enqueues only the datasets whose version changed (all datasets when
-none are named). Unknown dataset names exit 2 before anything is enqueued; an
-unreachable PostGIS, Redis or RabbitMQ exits 3 naming which and where.
+was published, then prints each dataset's data warnings. ``--strict`` makes any
+data warning (schema drift, a feature kept without its geometry) fail the load.
+``--if-changed`` first asks upstream, as the scheduled refresh does, and enqueues
+only the datasets whose version changed (all datasets when none are named).
+Unknown dataset names exit 2 before anything is enqueued; an unreachable PostGIS,
+Redis or RabbitMQ exits 3 naming which and where.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=None,
                         help="with --wait, give up waiting after this many seconds")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail a load on any data warning (a field missing, added or "
+                             "retyped; a geometry that can't be loaded) instead of loading "
+                             "it and warning")
     parser.add_argument("--if-changed", action="store_true",
                         help="ask upstream first; enqueue only datasets with a new version "
                              "(default: every dataset), as the scheduled refresh does")
@@ -59,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         messaging.check(broker, settings)
         if args.if_changed:
             return _if_changed(settings, conn, broker, datasets, args)
-        started = runs.start(settings, conn, broker, datasets)
+        started = runs.start(settings, conn, broker, datasets, strict=args.strict)
         _report(started, args.json)
         if not args.wait:
             return cli.EXIT_OK
@@ -71,7 +77,8 @@ def _if_changed(settings: config.Settings, conn: Connection, broker: object,
     """The scheduler's check, by hand: exit 1 if upstream could not be asked about a dataset."""
     from service import refresh
 
-    outcome = refresh.refresh(settings, conn, broker, datasets, origin="cli")
+    outcome = refresh.refresh(settings, conn, broker, datasets, origin="cli",
+                              strict=args.strict)
     if args.json:
         print(json.dumps(outcome.as_json()), flush=True)
     out = sys.stderr if args.json else sys.stdout
@@ -106,6 +113,7 @@ def wait(conn: object, settings: config.Settings, run_id: str, timeout: float | 
          *, as_json: bool = False) -> int:
     """Draw progress until the run ends; the exit code says whether all was published."""
     from service import progress, runs
+    from service.data_warnings import line
     from service.live import Live
 
     poll = runs.Poller(settings, Live(settings), run_id, conn)  # type: ignore[arg-type]
@@ -115,6 +123,8 @@ def wait(conn: object, settings: config.Settings, run_id: str, timeout: float | 
     if as_json:
         print(json.dumps(final.as_json(), default=str), flush=True)
     for dataset in final.datasets:
+        for warning in dataset.warnings:
+            print(f"geoload: {dataset.dataset} warning: {line(warning)}", file=sys.stderr)
         if dataset.status == "failed":
             print(f"geoload: {dataset.dataset} failed at {dataset.error_step}: {dataset.error}",
                   file=sys.stderr)

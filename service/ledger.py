@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,11 +16,13 @@ import psycopg
 from psycopg.rows import dict_row
 
 from service.budget import send_order
+from service.data_warnings import DroppedFeature
 from service.identity import worker_id
 from service.pg.schema import STAGING
 
 if TYPE_CHECKING:
     from service.columns import Column
+    from service.data_warnings import DataWarning
     from service.fetch import LocalCopy
 
 #: Load statuses after which nothing more happens to the load. A load is superseded when a
@@ -34,15 +36,19 @@ def new_run_id() -> str:
 
 
 def create_run(conn: psycopg.Connection, datasets: list[str], releases: dict[str, str | None],
-               *, origin: str = "cli", retry_of: str | None = None) -> str:
-    """A run and one queued load per dataset, in one transaction."""
+               *, origin: str = "cli", retry_of: str | None = None, strict: bool = False) -> str:
+    """A run and one queued load per dataset, in one transaction.
+
+    ``strict`` is fixed here, with the load, so that every worker that touches the load
+    treats its data warnings alike, whatever its own environment says.
+    """
     run_id = new_run_id()
     with conn.transaction():
         conn.execute("INSERT INTO geoload.runs (run_id, datasets, origin, retry_of) "
                      "VALUES (%s, %s, %s, %s)", (run_id, datasets, origin, retry_of))
         for name in datasets:
-            conn.execute("INSERT INTO geoload.loads (run_id, dataset, release) VALUES (%s, %s, %s)",
-                         (run_id, name, releases.get(name)))
+            conn.execute("INSERT INTO geoload.loads (run_id, dataset, release, strict) "
+                         "VALUES (%s, %s, %s, %s)", (run_id, name, releases.get(name), strict))
     return run_id
 
 
@@ -55,6 +61,8 @@ class Load:
     sha256: str | None
     layers_total: int | None
     layers_ready: int
+    #: Data warnings fail this load instead of being recorded (``enqueue --strict``).
+    strict: bool = False
 
     @property
     def finished(self) -> bool:
@@ -63,8 +71,8 @@ class Load:
 
 def get_load(conn: psycopg.Connection, run_id: str, dataset: str, *,
              lock: bool = False) -> Load | None:
-    query = ("SELECT load_id, run_id, dataset, status, sha256, layers_total, layers_ready "
-             "FROM geoload.loads WHERE run_id = %s AND dataset = %s")
+    query = ("SELECT load_id, run_id, dataset, status, sha256, layers_total, layers_ready, "
+             "strict FROM geoload.loads WHERE run_id = %s AND dataset = %s")
     row = conn.execute(query + (" FOR UPDATE" if lock else ""), (run_id, dataset)).fetchone()
     return Load(*row) if row else None
 
@@ -121,9 +129,12 @@ class LayerPlan:
     columns: list["Column"]
     source_count: int
     chunks: list[tuple[int, int, int, int]]  # (fid_first, fid_last, features, weight)
+    #: Where the layer's schema differs from the catalog's (see :mod:`service.columns`).
+    warnings: list["DataWarning"] = field(default_factory=list)
 
 
 def save_plan(conn: psycopg.Connection, load_id: int, plans: list[LayerPlan]) -> None:
+    """The plan, its chunks and its schema warnings, recorded with the load."""
     for p in plans:
         conn.execute(
             "INSERT INTO geoload.load_layers (load_id, layer, target_table, staging_table, "
@@ -136,8 +147,9 @@ def save_plan(conn: psycopg.Connection, load_id: int, plans: list[LayerPlan]) ->
                 "INSERT INTO geoload.chunks (load_id, layer, chunk_no, fid_first, fid_last, "
                 "features, weight) VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 [(load_id, p.layer, n, *chunk) for n, chunk in enumerate(p.chunks)])
-    conn.execute("UPDATE geoload.loads SET layers_total = %s, status = 'loading' "
-                 "WHERE load_id = %s", (len(plans), load_id))
+    warnings = [w.as_json() for p in plans for w in p.warnings]
+    conn.execute("UPDATE geoload.loads SET layers_total = %s, status = 'loading', warnings = %s "
+                 "WHERE load_id = %s", (len(plans), json.dumps(warnings), load_id))
 
 
 def pending_chunks(conn: psycopg.Connection, load_id: int,
@@ -192,6 +204,9 @@ class ChunkCounts:
     repaired: int
     parts_dropped: int
     stages: dict[str, float] = field(default_factory=dict)
+    #: Features kept with geom NULL, and the first of them (fid, key, problem).
+    dropped: int = 0
+    dropped_features: list[DroppedFeature] = field(default_factory=list)
 
 
 def complete_chunk(conn: psycopg.Connection, load_id: int, layer: str, chunk_no: int,
@@ -203,14 +218,19 @@ def complete_chunk(conn: psycopg.Connection, load_id: int, layer: str, chunk_no:
     """
     conn.execute("UPDATE geoload.chunks SET status = 'loaded', loaded = %s, empty = %s, "
                  "repaired = %s, parts_dropped = %s, worker = %s, finished_at = clock_timestamp(), "
-                 "seconds = %s WHERE load_id = %s AND layer = %s AND chunk_no = %s",
+                 "seconds = %s, dropped = %s, dropped_features = %s "
+                 "WHERE load_id = %s AND layer = %s AND chunk_no = %s",
                  (counts.loaded, counts.empty, counts.repaired, counts.parts_dropped,
-                  worker_id(), seconds, load_id, layer, chunk_no))
+                  worker_id(), seconds, counts.dropped,
+                  json.dumps([asdict(f) for f in counts.dropped_features]),
+                  load_id, layer, chunk_no))
     row = conn.execute(
         "UPDATE geoload.load_layers SET chunks_done = chunks_done + 1, loaded = loaded + %s, "
-        "empty = empty + %s, repaired = repaired + %s, parts_dropped = parts_dropped + %s "
+        "empty = empty + %s, repaired = repaired + %s, parts_dropped = parts_dropped + %s, "
+        "dropped = dropped + %s "
         "WHERE load_id = %s AND layer = %s RETURNING chunks_done, chunks_total",
-        (counts.loaded, counts.empty, counts.repaired, counts.parts_dropped, load_id, layer),
+        (counts.loaded, counts.empty, counts.repaired, counts.parts_dropped, counts.dropped,
+         load_id, layer),
     ).fetchone()
     assert row is not None
     return int(row[0]), int(row[1])
@@ -305,9 +325,13 @@ def take_live(conn: psycopg.Connection, dataset: str, load_id: int) -> str | Non
 
 
 def mark_published(conn: psycopg.Connection, load_id: int,
-                   summary: dict[str, dict[str, Any]]) -> None:
+                   summary: dict[str, dict[str, Any]],
+                   warnings: list[dict[str, Any]] | None = None) -> None:
+    """Published, with the per-layer summary; ``warnings`` are added to the plan's."""
     conn.execute("UPDATE geoload.loads SET status = 'published', finished_at = clock_timestamp(), "
-                 "layers = %s WHERE load_id = %s", (json.dumps(summary), load_id))
+                 "layers = %s, warnings = coalesce(warnings, '[]'::jsonb) || %s::jsonb "
+                 "WHERE load_id = %s",
+                 (json.dumps(summary), json.dumps(warnings or []), load_id))
 
 
 def mark_superseded(conn: psycopg.Connection, load_id: int, by_run: str) -> None:
@@ -345,3 +369,18 @@ def staging_in_use(conn: psycopg.Connection, table: str) -> bool:
                        "USING (load_id) WHERE x.staging_table = %s AND l.status <> ALL(%s)",
                        (table, list(TERMINAL))).fetchone()
     return row is not None
+
+
+def dropped_features(conn: psycopg.Connection, load_id: int) -> dict[str, list[DroppedFeature]]:
+    """Per layer, the dropped features its chunks listed, in fid order.
+
+    Read once the layers are loaded: each chunk recorded its own in the transaction that
+    loaded its rows, so a redelivered chunk never lists one twice.
+    """
+    rows = conn.execute("SELECT layer, dropped_features FROM geoload.chunks "
+                        "WHERE load_id = %s AND dropped > 0 ORDER BY layer, fid_first",
+                        (load_id,)).fetchall()
+    found: dict[str, list[DroppedFeature]] = {}
+    for layer, features in rows:
+        found.setdefault(str(layer), []).extend(DroppedFeature(**f) for f in features or ())
+    return found

@@ -181,10 +181,11 @@ def check(settings: Settings, conn: psycopg.Connection, dataset: Dataset) -> Dec
 
 
 def refresh(settings: Settings, conn: psycopg.Connection, broker: Any,
-            datasets: list[Dataset], *, origin: str) -> Refreshed:
+            datasets: list[Dataset], *, origin: str, strict: bool = False) -> Refreshed:
     """Check every dataset; start one run for those that changed and whose claim we won.
 
-    ``conn`` is an autocommit connection to a database with geoload's schema.
+    ``conn`` is an autocommit connection to a database with geoload's schema. ``strict``
+    loads fail on data warnings (the scheduler passes ``GEOLOAD_STRICT``).
     """
     from service import runs
 
@@ -197,7 +198,7 @@ def refresh(settings: Settings, conn: psycopg.Connection, broker: Any,
         return Refreshed(decisions, None)
     try:
         started = runs.start(settings, conn, broker, [catalog.get(d.dataset) for d in won],
-                             origin=origin)
+                             origin=origin, strict=strict)
     except Exception:
         _release(conn, won)
         raise
@@ -217,7 +218,8 @@ def tick(settings: Settings, broker: Any, *, origin: str = "scheduler") -> dict[
 
     with connect(settings, autocommit=True, application_name="geoload-refresh") as conn:
         schema.ensure(conn)
-        outcome = refresh(settings, conn, broker, catalog.resolve(catalog.names()), origin=origin)
+        outcome = refresh(settings, conn, broker, catalog.resolve(catalog.names()), origin=origin,
+                          strict=settings.strict)
     for d in outcome.decisions:
         log.log(logging.WARNING if d.action == ERROR else logging.INFO, "refresh %s: %s%s (%s)",
                 d.dataset, d.action, f" run {d.run_id}" if d.run_id else "", d.reason)

@@ -18,8 +18,9 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from service import ledger
+from service import data_warnings, ledger
 from service.catalog import Dataset
+from service.data_warnings import DataWarning
 from service.live import Live, chunk_key
 from service.messages import FETCH, PLAN, Next
 from service.settings import Settings
@@ -35,15 +36,19 @@ class Started:
 
 
 def start(settings: Settings, conn: psycopg.Connection, broker: Any, datasets: list[Dataset],
-          *, origin: str = "cli", retry_of: str | None = None) -> Started:
-    """Record a run and publish one group of fetch → plan pipelines, one per dataset."""
+          *, origin: str = "cli", retry_of: str | None = None, strict: bool = False) -> Started:
+    """Record a run and publish one group of fetch → plan pipelines, one per dataset.
+
+    ``strict``: its loads fail on data warnings instead of recording them.
+    """
     from service import broker as messaging
     from service.pg import schema
 
     schema.ensure(conn)
     names = [d.name for d in datasets]
     releases = {d.name: d.release(settings) for d in datasets}
-    run_id = ledger.create_run(conn, names, releases, origin=origin, retry_of=retry_of)
+    run_id = ledger.create_run(conn, names, releases, origin=origin, retry_of=retry_of,
+                               strict=strict)
     pipelines = [[Next(FETCH, (run_id, name)), Next(PLAN, (run_id, name))] for name in names]
     try:
         ids = messaging.send_pipelines(broker, settings, pipelines)
@@ -69,6 +74,7 @@ class LayerStatus:
     status: str
     repaired: int
     empty: int
+    dropped: int = 0
 
 
 @dataclass
@@ -87,6 +93,8 @@ class DatasetStatus:
     layers: list[LayerStatus] = field(default_factory=list)
     #: The run that published a version fetched later than this load's, instead of it.
     superseded_by: str | None = None
+    strict: bool = False
+    warnings: list[DataWarning] = field(default_factory=list)
 
     @property
     def loaded(self) -> int:
@@ -174,11 +182,13 @@ def _dataset_status(load: dict[str, Any], layers: list[dict[str, Any]],
         started_at=load["started_at"], finished_at=load["finished_at"], error=load["error"],
         error_step=load["error_step"], download=downloads.get(load["dataset"]),
         superseded_by=load["superseded_by"],
+        strict=load["strict"], warnings=data_warnings.from_json(load["warnings"]),
         layers=[LayerStatus(
             layer=row["layer"], table=row["target_table"], source=row["source_count"],
             loaded=min(row["source_count"], row["loaded"] + extra.get(row["layer"], 0)),
             chunks_total=row["chunks_total"], chunks_done=row["chunks_done"],
             status=row["status"], repaired=row["repaired"], empty=row["empty"],
+            dropped=row["dropped"],
         ) for row in mine],
     )
 

@@ -74,6 +74,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Retries of a message that failed for a transient reason."),
     Setting("GEOLOAD_REFRESH_CRON", "refresh_cron", "17 3 * * *",
             "When the scheduler checks upstream for new versions (scheduler's local time)."),
+    Setting("GEOLOAD_STRICT", "strict", "0",
+            "1: loads the scheduler starts fail on any data warning (a field missing, added or "
+            "retyped; a geometry kept as NULL) instead of loading with the warning; as "
+            "enqueue --strict."),
     Setting("GEOLOAD_WORKER_PROCESSES", None, "2",
             "Worker processes per worker group (Procfile, compose, .ci/demo)."),
     Setting("GEOLOAD_WORKER_THREADS", None, "2", "Threads per worker process."),
@@ -112,6 +116,7 @@ class Settings:
     redis_timeout: float
     max_retries: int
     refresh_cron: str
+    strict: bool
     worker_metrics: bool
     dashboard_host: str
     dashboard_port: int

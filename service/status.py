@@ -12,6 +12,7 @@ import sys
 
 from service import cli
 from service import settings as config
+from service.data_warnings import line
 from service.live import Live
 from service.pg import schema
 from service.pg.connect import connect
@@ -59,19 +60,22 @@ def _list(conn: object, live: Live, as_json: bool) -> int:
 
 
 def render(run: RunStatus) -> str:
-    """A person's view of a run: per dataset and layer, loaded of total."""
+    """A person's view of a run: per dataset and layer, loaded of total, and its warnings."""
     lines = [f"run {run.run_id}: {run.status} (started {run.created_at:%Y-%m-%d %H:%M:%S})"]
     for d in run.datasets:
         lines.append(f"  {d.dataset:<10} {d.status:<10} {d.loaded:>9,} / {d.total:,} features"
-                     + (f"  release {d.release}" if d.release else ""))
+                     + (f"  release {d.release}" if d.release else "")
+                     + ("  strict" if d.strict else ""))
         if d.error:
             lines.append(f"    error ({d.error_step}): {d.error}")
         if d.superseded_by:
             lines.append(f"    {superseded(d)}")
+        lines += [f"    warning {line(w)}" for w in d.warnings]
         for layer in d.layers:
             lines.append(f"    {layer.table:<22} {layer.status:<8} {layer.loaded:>9,} / "
                          f"{layer.source:,}  chunks {layer.chunks_done}/{layer.chunks_total}"
-                         f"  repaired {layer.repaired}  empty {layer.empty}")
+                         f"  repaired {layer.repaired}  empty {layer.empty}"
+                         f"  dropped {layer.dropped}")
     return "\n".join(lines)
 
 

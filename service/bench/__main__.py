@@ -11,7 +11,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 from service import cli
 from service import settings as config
@@ -39,22 +38,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def bench_settings(base: Settings, database: str) -> Settings:
-    url = base.database_url.rsplit("/", 1)[0] + "/" + database
-    with psycopg.connect(base.database_url.rsplit("/", 1)[0] + "/postgres",
-                         autocommit=True) as admin:
-        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                             (database,)).fetchone():
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-    return replace(base, database_url=url, queue="geoload-bench")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     base = config.get()
-    settings = bench_settings(base, args.database)
+    settings = runner.bench_settings(base, args.database)
     work = peers.scratch()
     root = args.data or base.cache_dir / "bench-data"
     data.assemble(root, settings, args.size, {"gadm": args.gadm, "timezone": args.timezone})
@@ -117,7 +104,7 @@ def bench_dataset(settings: Settings, dataset: str, args: argparse.Namespace, ro
 
 def enqueue_row(settings: Settings, runs: int) -> report.Row:
     """The producer's wall time, interpreter start included, against an idle queue."""
-    probe = replace(settings, queue="geoload-bench-enqueue")
+    probe = replace(settings, queue=f"{settings.queue}-enqueue")
     times = [runner.enqueue_wall_seconds(probe, ["gadm", "timezone"]) for _ in range(runs + 2)]
     runner.purge(probe)
     with psycopg.connect(settings.database_url, autocommit=True) as conn:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pika
+import psycopg
+from psycopg import sql
 
 from service import catalog, runs
 from service.bench.cpu import Busy
@@ -28,6 +30,9 @@ class Timed:
     processes: int
     threads: int
     cpu: float | None = None
+    #: Each worker process's peak RSS, and the bytes the cache took on disk by the end.
+    peaks: tuple[int, ...] = ()
+    cache_bytes: int = 0
 
 
 def geoload_once(settings: Settings, dataset: str, processes: int, threads: int,
@@ -50,7 +55,8 @@ def geoload_once(settings: Settings, dataset: str, processes: int, threads: int,
             run_id = _start(run_settings, dataset)
             status = _wait(run_settings, run_id)
         wall = time.perf_counter() - started
-        peak = max(group.peak_rss_bytes().values(), default=0)
+        peaks = tuple(sorted(group.peak_rss_bytes().values(), reverse=True))
+        cache_bytes = disk_usage(cache)
     finally:
         group.stop()
         shutil.rmtree(cache, ignore_errors=True)
@@ -59,7 +65,28 @@ def geoload_once(settings: Settings, dataset: str, processes: int, threads: int,
         raise RuntimeError(f"{dataset} did not load: {load.error} (see {group.log})")
     assert load.started_at and load.finished_at
     seconds = (load.finished_at - load.started_at).total_seconds()
-    return Timed(seconds, wall, peak, processes, threads, busy.seconds)
+    return Timed(seconds, wall, max(peaks, default=0), processes, threads, busy.seconds,
+                 peaks, cache_bytes)
+
+
+def disk_usage(folder: Path) -> int:
+    """Bytes the files under ``folder`` take on disk (allocated blocks, as ``du`` counts)."""
+    return sum(p.lstat().st_blocks * 512 for p in folder.rglob("*") if p.is_file())
+
+
+def bench_settings(base: Settings, database: str) -> Settings:
+    """``base`` pointed at ``database`` (created with PostGIS if missing) and a queue of
+    that database's own: a run purges its queue before it starts, and two benchmarks
+    sharing one RabbitMQ (two test sessions) must not purge or take each other's messages."""
+    url = base.database_url.rsplit("/", 1)[0] + "/" + database
+    with psycopg.connect(base.database_url.rsplit("/", 1)[0] + "/postgres",
+                         autocommit=True) as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                             (database,)).fetchone():
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    return replace(base, database_url=url, queue=f"geoload-bench-{database}")
 
 
 def _start(settings: Settings, dataset: str) -> str:

@@ -1,23 +1,42 @@
-"""GADM 4.1, the world's administrative areas, one GeoPackage layer per level."""
+"""GADM 4.1, the world's administrative areas, one GeoPackage layer per level.
+
+Each level's fields, in the order ``gadm_410-levels.gpkg`` has them: the level's own
+``GID_k`` first, then ``GID_0, COUNTRY``, the ancestors' keys and names, then the
+level's own attributes. GADM does not publish the same attributes on every level:
+``VARNAME`` stops at level 4, ``NL_NAME`` and ``HASC`` at level 3, and only levels 2
+and 3 repeat their ancestors' ``NL_NAME``.
+"""
 
 from __future__ import annotations
 
 from service.catalog.model import Dataset, Field, Layer, Source
 
 LEVELS = range(6)
-_OWN = ("GID", "NAME", "VARNAME", "NL_NAME", "TYPE", "ENGTYPE", "CC", "HASC")
+#: The level's own attributes after ``NAME_k``, as GADM 4.1 publishes them.
+_OWN: dict[int, tuple[str, ...]] = {
+    1: ("VARNAME", "NL_NAME", "TYPE", "ENGTYPE", "CC", "HASC", "ISO"),
+    2: ("VARNAME", "NL_NAME", "TYPE", "ENGTYPE", "CC", "HASC"),
+    3: ("VARNAME", "NL_NAME", "TYPE", "ENGTYPE", "CC", "HASC"),
+    4: ("VARNAME", "TYPE", "ENGTYPE", "CC"),
+    5: ("TYPE", "ENGTYPE", "CC"),
+}
+#: Levels that repeat each ancestor's ``NL_NAME_j`` after its ``NAME_j``.
+_ANCESTOR_NL_NAME = (2, 3)
 
 
 def level_fields(level: int) -> tuple[Field, ...]:
-    """The fields GADM publishes at ``level``: its ancestors' keys and names, then its own."""
-    names = ["GID_0", "COUNTRY"]
+    """The fields GADM publishes at ``level``, in its order; every ``GID_j`` and
+    ``COUNTRY`` are keys, since the levels join on them."""
+    fields = [Field(f"GID_{level}", key=True)] if level else []
+    fields += [Field("GID_0", key=True), Field("COUNTRY", key=True)]
     for ancestor in range(1, level):
-        names += [f"GID_{ancestor}", f"NAME_{ancestor}"]
-    if level > 0:
-        names += [f"{stem}_{level}" for stem in _OWN]
-    if level == 1:
-        names.append("ISO_1")
-    return tuple(Field(name) for name in names)
+        fields += [Field(f"GID_{ancestor}", key=True), Field(f"NAME_{ancestor}")]
+        if level in _ANCESTOR_NL_NAME:
+            fields.append(Field(f"NL_NAME_{ancestor}"))
+    if level:
+        fields += [Field(f"NAME_{level}"),
+                   *(Field(f"{stem}_{level}") for stem in _OWN[level])]
+    return tuple(fields)
 
 
 def level_layer(level: int) -> Layer:
@@ -27,6 +46,7 @@ def level_layer(level: int) -> Layer:
         table=f"gadm.adm_{level}",
         fields=level_fields(level),
         indexes=tuple(f"gid_{k}" for k in range(level + 1)),
+        feature_key=f"GID_{level}",
     )
 
 

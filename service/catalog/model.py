@@ -18,13 +18,18 @@ SOURCE_FID = "fid"
 
 @dataclass(frozen=True)
 class Field:
-    """A field the loader requires in the source layer.
+    """A field the catalog expects in the source layer.
 
     ``name`` is spelled as upstream spells it; the column is its lower-cased form.
+    A ``key`` field is one the data can't do without (GADM's ``GID_k`` joins the
+    levels, ``tzid`` names a zone): missing, or of another type, it fails the load.
+    Any other field that upstream drops or retypes is loaded anyway, with a warning
+    (see :mod:`service.columns`).
     """
 
     name: str
     type: str = "text"
+    key: bool = False
 
     @property
     def column(self) -> str:
@@ -37,7 +42,10 @@ class Layer:
 
     ``key`` is the primary key column: ``fid`` (the source's feature id, added as a
     column) or one of the fields. ``indexes`` are B-tree indexed columns, such as
-    the GADM keys that join one level to the next.
+    the GADM keys that join one level to the next. ``feature_key`` is the field that
+    names a feature to a person (GADM's ``GID_k``), shown beside its fid in warnings.
+    ``keep_other_fields``: load fields the catalog does not list (with a warning);
+    False when the catalog declares the table's whole shape.
     """
 
     name: str
@@ -46,6 +54,7 @@ class Layer:
     keep_other_fields: bool = True
     key: str = SOURCE_FID
     indexes: tuple[str, ...] = ()
+    feature_key: str | None = None
 
     def __post_init__(self) -> None:
         _check_layer_names(self)

@@ -17,9 +17,12 @@ TIMEZONE = Dataset(
         Layer(
             name="combined-shapefile-with-oceans",
             table="timezone.timezones",
-            fields=(Field("tzid"),),
+            fields=(Field("tzid", key=True),),
+            # The table is documented as (tzid, geom): a field upstream adds is reported,
+            # not loaded, so the table keeps the shape its users query.
             keep_other_fields=False,
             key="tzid",
+            feature_key="tzid",
         ),
     ),
     licence="ODbL 1.0 (OpenStreetMap contributors)",

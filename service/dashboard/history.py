@@ -41,7 +41,8 @@ def published(conn: psycopg.Connection) -> dict[str, dict[str, Any]]:
     """Per dataset, the load that is live now: the last one published."""
     rows = _rows(conn, """
         SELECT DISTINCT ON (dataset) load_id, run_id, dataset, release, source_url, etag,
-               last_modified, bytes, sha256, started_at, fetched_at, finished_at, layers
+               last_modified, bytes, sha256, started_at, fetched_at, finished_at, layers,
+               coalesce(warnings, '[]'::jsonb) AS warnings
         FROM geoload.loads WHERE status = 'published'
         ORDER BY dataset, finished_at DESC NULLS LAST, load_id DESC""")
     return {r["dataset"]: r for r in rows}

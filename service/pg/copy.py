@@ -85,8 +85,7 @@ class Copier:
         self.rows += batch.num_rows
 
     def _rows(self, batch: pa.RecordBatch, wkb: np.ndarray) -> pa.RecordBatch:
-        arrays = [_as_wire(batch.column("__fid" if c.source == FID_SOURCE else c.source),
-                           field.type) for c, field in zip(self.columns, self._schema)]
+        arrays = [_values(batch, c, field.type) for c, field in zip(self.columns, self._schema)]
         arrays.append(pa.array(wkb, type=pa.binary()))
         return pa.RecordBatch.from_arrays(arrays, schema=self._schema)
 
@@ -113,6 +112,15 @@ class Copier:
 def wire_type(pg_type: str) -> pa.DataType:
     """The Arrow type a column of ``pg_type`` is sent as; unknown types go as text."""
     return ARROW_TYPES.get(pg_type, pa.string())
+
+
+def _values(batch: pa.RecordBatch, column: Column, wanted: pa.DataType) -> pa.Array:
+    """The column's values from its source field, as ``wanted``; NULLs when the source
+    lacks the field (the catalog expects it, upstream dropped it)."""
+    if column.source is None:
+        return pa.nulls(batch.num_rows, wanted)
+    return _as_wire(batch.column("__fid" if column.source == FID_SOURCE else column.source),
+                    wanted)
 
 
 def _as_wire(column: pa.Array, wanted: pa.DataType) -> pa.Array:

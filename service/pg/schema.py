@@ -51,6 +51,9 @@ CREATE TABLE IF NOT EXISTS geoload.loads (
 );
 ALTER TABLE geoload.loads ADD COLUMN IF NOT EXISTS error_worker text;
 ALTER TABLE geoload.loads ADD COLUMN IF NOT EXISTS error_attempts int;
+-- Data warnings (schema drift, dropped features), and whether they fail the load instead.
+ALTER TABLE geoload.loads ADD COLUMN IF NOT EXISTS warnings jsonb;
+ALTER TABLE geoload.loads ADD COLUMN IF NOT EXISTS strict boolean NOT NULL DEFAULT false;
 CREATE INDEX IF NOT EXISTS loads_dataset_idx ON geoload.loads (dataset, finished_at DESC);
 -- The order in which loads learnt their version from upstream (see ledger.fetch_order).
 CREATE SEQUENCE IF NOT EXISTS geoload.fetch_order;
@@ -95,6 +98,8 @@ CREATE TABLE IF NOT EXISTS geoload.load_layers (
     index_seconds  double precision,
     PRIMARY KEY (load_id, layer)
 );
+-- Features kept with geom NULL: no polygonal part after repair, outside lon/lat, bad WKB.
+ALTER TABLE geoload.load_layers ADD COLUMN IF NOT EXISTS dropped bigint NOT NULL DEFAULT 0;
 
 CREATE TABLE IF NOT EXISTS geoload.chunks (
     load_id        bigint NOT NULL,
@@ -120,11 +125,14 @@ CREATE TABLE IF NOT EXISTS geoload.chunks (
 );
 -- Every failed attempt: [{attempt, worker, at, error}, ...]; ``error`` is the last one's.
 ALTER TABLE geoload.chunks ADD COLUMN IF NOT EXISTS errors jsonb NOT NULL DEFAULT '[]';
+-- A chunk's dropped features, written with its rows: a redelivery never counts them twice.
+ALTER TABLE geoload.chunks ADD COLUMN IF NOT EXISTS dropped int;
+ALTER TABLE geoload.chunks ADD COLUMN IF NOT EXISTS dropped_features jsonb;
 """
 
 #: Bumped with every change to :data:`DDL`, which only ever adds (IF NOT EXISTS); stored
 #: as the comment of schema ``geoload`` so that ``ensure`` costs one query when current.
-VERSION = "geoload bookkeeping, schema version 3"
+VERSION = "geoload bookkeeping, schema version 5"
 #: Serializes schema creation across workers starting at once.
 _LOCK_KEY = 7_461_023
 

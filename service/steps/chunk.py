@@ -4,6 +4,11 @@ Exactly-once effect under at-least-once delivery: the chunk's ledger row is
 locked ``FOR UPDATE`` for the whole COPY and marked loaded in the same
 transaction. A duplicate waits for the lock and then finds the chunk loaded; a
 worker killed mid-COPY rolls everything back and the redelivery redoes it.
+
+One bad feature never sinks a load: a geometry that can't be loaded faithfully
+(malformed WKB, no polygonal part even after ``make_valid``, outside lon/lat) keeps
+its row with ``geom`` NULL, and its fid and key are recorded on the chunk's ledger
+row in that same transaction. A strict load fails on it instead.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from typing import Any
 import pyarrow.compute as pc
 
 from service import budget, ledger
-from service.columns import Column
+from service.columns import Column, ColumnPlan
+from service.data_warnings import MAX_LISTED, DroppedFeature
 from service.errors import BadMessage, BadSource, GeoloadError
 from service.fetch import LocalCopy, fetch
 from service.live import Live
@@ -65,13 +71,15 @@ def load_chunk(settings: Settings, live: Live, run_id: str, dataset: str, layer:
                 return _already_loaded(plan, ids)
             with _about(dataset, local), refused_data(dataset, f"layer {layer!r} chunk {chunk_no}"):
                 counts = _copy_chunk(conn, live, local, plan, chunk, ids,
-                                     {spec.key, *spec.indexes})
+                                     {spec.key, *spec.indexes},
+                                     _Unloadable(load.strict, spec.feature_key))
             done, total = ledger.complete_chunk(conn, load.load_id, layer, chunk_no, counts,
                                                 time.perf_counter() - started)
     live.chunk_progress(run_id, dataset, layer, chunk_no, counts.loaded)
     follow = [Next(FINISH, (run_id, dataset, layer))] if done == total else []
     return Outcome({"status": "loaded", **ids, "features": counts.loaded,
                     "repaired": counts.repaired, "empty": counts.empty,
+                    "dropped": counts.dropped,
                     "seconds": round(time.perf_counter() - started, 3), "stages": counts.stages,
                     "worker": ledger.worker_id()}, follow)
 
@@ -89,6 +97,8 @@ class _Tally:
     empty: int = 0
     repaired: int = 0
     parts_dropped: int = 0
+    dropped: int = 0
+    dropped_features: list[DroppedFeature] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
         ("read", "repair", "copy"), 0.0))
 
@@ -110,11 +120,13 @@ def _about(dataset: str, local: LocalCopy) -> Iterator[None]:
 
 def _copy_chunk(conn: Any, live: Live, local: LocalCopy, plan: dict[str, Any],
                 chunk: dict[str, Any], ids: dict[str, Any],
-                indexed: Collection[str]) -> ledger.ChunkCounts:
+                indexed: Collection[str], unloadable: "_Unloadable") -> ledger.ChunkCounts:
     columns = [Column(**c) for c in plan["columns"]]
     info = LayerInfo(name=plan["layer"], driver=plan["driver"], count=plan["source_count"],
                      fields=(), geometry_type="", crs=None, fid_column=plan["fid_column"])
-    sources = [c.source for c in columns if c.source != "__fid"]
+    sources = ColumnPlan(columns).sources
+    key_source = next((c.source for c in columns if unloadable.feature_key
+                       and c.name == unloadable.feature_key.lower()), None)
     tally = _Tally()
     report = Every(PROGRESS_INTERVAL_S)
     with conn.cursor() as cur, Copier(cur, plan["staging_table"], columns) as copier:
@@ -127,7 +139,7 @@ def _copy_chunk(conn: Any, live: Live, local: LocalCopy, plan: dict[str, Any],
             _refuse_unindexable(batch, columns, indexed, ids)
             fixed = repair(read.wkb, read.wkb_bytes)
             del read
-            _refuse_unloadable(fixed, batch, ids, local)
+            unloadable.handle(fixed, batch, key_source, tally, ids)
             clock = tally.timed("repair", clock)
             copier.write(batch, fixed.wkb)
             clock = tally.timed("copy", clock)
@@ -147,7 +159,8 @@ def _copy_chunk(conn: Any, live: Live, local: LocalCopy, plan: dict[str, Any],
                         hint="the cached file changed under the run; clear GEOLOAD_CACHE_DIR and "
                              "enqueue again")
     return ledger.ChunkCounts(tally.loaded, tally.empty, tally.repaired, tally.parts_dropped,
-                              {k: round(v, 3) for k, v in tally.seconds.items()})
+                              {k: round(v, 3) for k, v in tally.seconds.items()},
+                              tally.dropped, tally.dropped_features)
 
 
 def batch_rows(features: int, weight: int) -> int:
@@ -159,29 +172,67 @@ def batch_rows(features: int, weight: int) -> int:
     return max(1, min(BATCH_ROWS, features * BATCH_BYTES // max(weight, 1)))
 
 
-def _refuse_unloadable(fixed: Repaired, batch: Any, ids: dict[str, Any],
-                       local: LocalCopy) -> None:
-    """Geometries we can't load faithfully fail the dataset, naming their fids."""
-    fids = batch.column("__fid").to_numpy()
-    for problem, rows, hint in (
-        ("has malformed WKB", fixed.malformed, "the file is damaged; report it upstream"),
-        ("has no polygonal part even after make_valid", fixed.unrepairable,
-         "the source holds points/lines or collapsed rings; report it upstream"),
-        ("has coordinates outside EPSG:4326 bounds", fixed.out_of_bounds,
-         "the data is not lon/lat; check the source's CRS"),
-    ):
-        if len(rows):
-            shown = ", ".join(str(int(f)) for f in fids[rows[:10]])
-            raise BadSource(f"layer {ids['layer']!r}: {len(rows)} feature(s) {problem} "
-                            f"(fid {shown})", dataset=ids["dataset"], file=local.path.name,
-                            hint=hint)
+@dataclass(frozen=True)
+class _Problem:
+    """A kind of geometry that can't be loaded faithfully: the :class:`Repaired` field
+    listing its rows, what it is called, and what to do about it."""
+
+    repaired_field: str
+    problem: str
+    hint: str
+
+
+UNLOADABLE = (
+    _Problem("malformed", "malformed WKB", "the file is damaged; report it upstream"),
+    _Problem("unrepairable", "no polygonal part even after make_valid",
+             "the source holds points/lines or collapsed rings; report it upstream"),
+    _Problem("out_of_bounds", "coordinates outside EPSG:4326 bounds",
+             "the data is not lon/lat; check the source's CRS"),
+)
+
+
+@dataclass(frozen=True)
+class _Unloadable:
+    """What a load does with geometries it can't load faithfully.
+
+    By default their rows are kept with ``geom`` NULL, so that one bad feature never
+    sinks a load of 400,000, and they are counted and listed (fid and ``feature_key``,
+    the first :data:`MAX_LISTED` per chunk) as a warning. A strict load fails on them,
+    naming their fids. (GDAL 3.6's ``ogr2ogr -makevalid`` aborts the whole layer.)
+    """
+
+    strict: bool
+    feature_key: str | None
+
+    def handle(self, fixed: Repaired, batch: Any, key_source: str | None, tally: _Tally,
+               ids: dict[str, Any]) -> None:
+        fids = batch.column("__fid").to_numpy()
+        for kind in UNLOADABLE:
+            rows = getattr(fixed, kind.repaired_field)
+            if not len(rows):
+                continue
+            if self.strict:
+                shown = ", ".join(str(int(f)) for f in fids[rows[:10]])
+                raise BadSource(f"layer {ids['layer']!r}: {len(rows)} feature(s) has "
+                                f"{kind.problem} (fid {shown})", hint=kind.hint)
+            fixed.wkb[rows] = None
+            tally.dropped += len(rows)
+            room = max(MAX_LISTED - len(tally.dropped_features), 0)
+            keys = batch.column(key_source) if key_source else None
+            tally.dropped_features += [DroppedFeature(int(fids[row]), _key(keys, int(row)),
+                                                      kind.problem) for row in rows[:room]]
+
+
+def _key(keys: Any, row: int) -> str | None:
+    value = None if keys is None else keys[row].as_py()
+    return None if value is None else str(value)
 
 
 def _refuse_unindexable(batch: Any, columns: list[Column], indexed: Collection[str],
                         ids: dict[str, Any]) -> None:
     """A key or join value too long for a B-tree fails the dataset, naming its fid."""
     for column in columns:
-        if column.name not in indexed or column.type != "text":
+        if column.name not in indexed or column.type != "text" or column.source is None:
             continue
         lengths = pc.binary_length(batch.column(column.source))
         longest = pc.max(lengths).as_py()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from service import ledger
+from service import data_warnings, ledger
 from service.catalog import Dataset, Layer
 from service.columns import plan_columns
 from service.errors import BadSource
@@ -31,6 +31,8 @@ def plan_load(settings: Settings, run_id: str, dataset: str) -> Outcome:
             return skipped(f"load is {load.status}", run_id=run_id, dataset=dataset)
         local = fetch(ds, settings, pinned_sha256=load.sha256)
         plans = [plan_layer(ds, layer, local, load.load_id, settings) for layer in ds.layers]
+        if load.strict:
+            _refuse_warnings(ds, local, plans)
         with conn.transaction():
             locked = ledger.get_load(conn, run_id, dataset, lock=True)
             assert locked is not None
@@ -55,7 +57,7 @@ def plan_layer(ds: Dataset, layer: Layer, local: LocalCopy, load_id: int,
     try:
         info = layer_info(local.path, layer.name)
         _check_layer(layer, info)
-        columns = plan_columns(layer, info)
+        planned = plan_columns(layer, info)
         fids, sizes = feature_sizes(local.path, info)
         _check_count(layer, info, len(fids))
     except BadSource as exc:
@@ -64,10 +66,19 @@ def plan_layer(ds: Dataset, layer: Layer, local: LocalCopy, load_id: int,
     return ledger.LayerPlan(
         layer=layer.name, target_table=layer.table,
         staging_table=staging.staging_name(ds.name, layer.table, load_id),
-        driver=info.driver, fid_column=info.fid_column, columns=columns,
+        driver=info.driver, fid_column=info.fid_column, columns=planned.columns,
         source_count=len(fids),
         chunks=cut_chunks(fids, sizes, settings.chunk_features, settings.chunk_bytes),
+        warnings=planned.warnings,
     )
+
+
+def _refuse_warnings(ds: Dataset, local: LocalCopy, plans: list[ledger.LayerPlan]) -> None:
+    """A strict load fails on schema drift that a default load would only warn about."""
+    found = [w for plan in plans for w in plan.warnings]
+    if found:
+        raise data_warnings.refusal(found, "the file's schema differs from the catalog").where(
+            dataset=ds.name, file=local.path.name)
 
 
 def _check_layer(layer: Layer, info: LayerInfo) -> None:

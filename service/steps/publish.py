@@ -12,14 +12,16 @@ from typing import Any
 
 import psycopg
 
-from service import ledger, publish
+from service import data_warnings, ledger, publish
+from service.catalog import Dataset
+from service.data_warnings import DataWarning
 from service.settings import Settings
 from service.steps import Outcome, check_ids, load_context, skipped
 
 
 def publish_dataset(settings: Settings, run_id: str, dataset: str) -> Outcome:
     """Exactly once per load: the load row's lock and status decide it."""
-    check_ids(run_id, dataset)
+    ds = check_ids(run_id, dataset)
     ids = dict(run_id=run_id, dataset=dataset)
     with load_context(settings, run_id, dataset) as (conn, load):
         if load.finished:
@@ -37,14 +39,16 @@ def publish_dataset(settings: Settings, run_id: str, dataset: str) -> Outcome:
             if newer is None:
                 publish.swap(conn, dataset, load.load_id, layers)
                 summary = layer_summary(layers)
-                ledger.mark_published(conn, load.load_id, summary)
+                dropped = dropped_warnings(conn, ds, load.load_id, layers)
+                ledger.mark_published(conn, load.load_id, summary,
+                                      data_warnings.to_json(dropped))
             else:
                 ledger.mark_superseded(conn, load.load_id, newer)
         if newer is not None:
             return _superseded(conn, newer, [row["staging_table"] for row in layers], ids)
-        dropped = publish.drop_retired(conn, dataset)
-    return Outcome({"status": "published", **ids, "layers": summary, "retired": dropped,
-                    "worker": ledger.worker_id()})
+        retired = publish.drop_retired(conn, dataset)
+    return Outcome({"status": "published", **ids, "layers": summary, "retired": retired,
+                    "warnings": len(dropped), "worker": ledger.worker_id()})
 
 
 def _superseded(conn: psycopg.Connection, newer: str, tables: list[str],
@@ -75,5 +79,14 @@ def layer_summary(layers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {row["layer"]: {
         "table": row["target_table"], "source": row["source_count"], "loaded": row["loaded"],
         "empty": row["empty"], "repaired": row["repaired"], "parts_dropped": row["parts_dropped"],
-        "table_bytes": row["table_bytes"],
+        "dropped": row["dropped"], "table_bytes": row["table_bytes"],
     } for row in layers}
+
+
+def dropped_warnings(conn: psycopg.Connection, ds: Dataset, load_id: int,
+                     layers: list[dict[str, Any]]) -> list[DataWarning]:
+    """One warning per layer that kept features with geom NULL, from what its chunks listed."""
+    listed = ledger.dropped_features(conn, load_id)
+    return [data_warnings.dropped(row["layer"], ds.layer(row["layer"]).feature_key,
+                                  row["dropped"], listed.get(row["layer"], []))
+            for row in layers if row["dropped"]]

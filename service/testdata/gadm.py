@@ -1,7 +1,8 @@
 """GADM-like ``gadm_410-levels.zip``: a GeoPackage with nested layers ADM_0 … ADM_5.
 
 Real GADM cannot be redistributed and is 1.4 GB, so tests and benchmarks use this stand-in.
-It keeps what matters to a loader: the layer names and GADM 4.1 string fields, real nesting
+It keeps what matters to a loader: the layer names and GADM 4.1's string fields exactly as
+published (names and order; not every level has every attribute), real nesting
 (every child lies inside its parent), per-level feature proportions and vertex densities,
 multi-part features, holes, names in many scripts, NULLs, and a few invalid geometries
 (bow-ties and spikes) that must be repaired with ``make_valid``.
@@ -37,6 +38,17 @@ _P_MULTI = (0.35, 0.2, 0.1, 0.08, 0.06, 0.05)  # share of multi-part (island) fe
 _P_HOLE = (0.15, 0.12, 0.1, 0.08, 0.06, 0.05)  # share of features with an enclave
 _DEPTH_SHARE = (1.0, 0.92, 0.8, 0.5, 0.2, 0.08)  # share of countries reaching level k
 _INVALID_SHARE = 0.002
+#: Each level's own fields as GADM 4.1 publishes them, in order (``NAME_k`` … ``ISO_1``);
+#: the level's ``GID_k`` comes first and its ancestors' fields between.
+PUBLISHED_OWN: dict[int, tuple[str, ...]] = {
+    1: ("NAME", "VARNAME", "NL_NAME", "TYPE", "ENGTYPE", "CC", "HASC", "ISO"),
+    2: ("NAME", "VARNAME", "NL_NAME", "TYPE", "ENGTYPE", "CC", "HASC"),
+    3: ("NAME", "VARNAME", "NL_NAME", "TYPE", "ENGTYPE", "CC", "HASC"),
+    4: ("NAME", "VARNAME", "TYPE", "ENGTYPE", "CC"),
+    5: ("NAME", "TYPE", "ENGTYPE", "CC"),
+}
+#: Levels that repeat every ancestor's ``NL_NAME_j``.
+ANCESTOR_NL_NAME = (2, 3)
 _BATCH_VERTICES = 400_000
 _BATCH_FEATURES = 10_000
 
@@ -316,13 +328,14 @@ class _Names:
         local_type = pa.array([SCRIPTS[s].types[k - 1][0] for s in SCRIPT_NAMES])
         eng_type = pa.array([SCRIPTS[s].types[k - 1][1] for s in SCRIPT_NAMES])
         types = pa.array(own_script)
-        cols: dict[str, pa.Array] = self._ancestors(k, level)
-        cols |= {f"GID_{k}": gid, f"NAME_{k}": name, f"VARNAME_{k}": varname,
-                 f"NL_NAME_{k}": nl_name, f"TYPE_{k}": local_type.take(types),
-                 f"ENGTYPE_{k}": eng_type.take(types), f"CC_{k}": cc, f"HASC_{k}": hasc}
+        own = {"NAME": name, "VARNAME": varname, "NL_NAME": nl_name,
+               "TYPE": local_type.take(types), "ENGTYPE": eng_type.take(types), "CC": cc,
+               "HASC": hasc}
         if k == 1:
             iso = _join(self.iso2.take(pa.array(level.country)), letters, sep="-")
-            cols["ISO_1"] = pc.if_else(pa.array(rng.random(n) < 0.7), iso, pa.scalar("NA"))
+            own["ISO"] = pc.if_else(pa.array(rng.random(n) < 0.7), iso, pa.scalar("NA"))
+        cols: dict[str, pa.Array] = {f"GID_{k}": gid, **self._ancestors(k, level)}
+        cols |= {f"{stem}_{k}": own[stem] for stem in PUBLISHED_OWN[k]}
         self.gid.append(gid)
         self.stem.append(stem)
         self.name.append(name)
@@ -354,7 +367,8 @@ class _Names:
         return pa.table({"GID_0": gid0, "COUNTRY": names})
 
     def _ancestors(self, k: int, level: _Level) -> dict[str, pa.Array]:
-        """``GID_0, COUNTRY`` then ``GID_j, NAME_j, NL_NAME_j`` of every ancestor j < k."""
+        """``GID_0, COUNTRY`` then ``GID_j, NAME_j`` of every ancestor j < k, and its
+        ``NL_NAME_j`` on the levels that repeat it (2 and 3)."""
         country = pa.array(level.country)
         cols: dict[str, pa.Array] = {"GID_0": self.gid[0].take(country),
                                      "COUNTRY": self.country_name.take(country)}
@@ -367,5 +381,6 @@ class _Names:
             take = pa.array(chain[j])
             cols[f"GID_{j}"] = self.gid[j].take(take)
             cols[f"NAME_{j}"] = self.name[j].take(take)
-            cols[f"NL_NAME_{j}"] = self.nl_name[j].take(take)
+            if k in ANCESTOR_NL_NAME:
+                cols[f"NL_NAME_{j}"] = self.nl_name[j].take(take)
         return cols

@@ -12,6 +12,7 @@ import redis
 from pyogrio import raw
 
 from tests.conftest import ConcurrentReader, new_upstream_version, run_cli, table_counts
+from tests.data import gadm41_fields
 
 pytestmark = pytest.mark.e2e
 
@@ -56,10 +57,17 @@ def test_gadm_and_timezone_load_completely_and_correctly(workers, settings, upst
     assert final["status"] == "succeeded"
     truth = source_layers(root)
     with psycopg.connect(settings.database_url) as db:
-        # every table present, with the source's feature count
+        # every table present, with the source's feature count; the source has exactly
+        # GADM 4.1's published fields, and every one is a column, in GADM's order
+        published = gadm41_fields()
         for i, table in enumerate(GADM_TABLES):
-            fids, _ = read_source(truth["gadm"], f"ADM_{i}")
+            fids, fields = read_source(truth["gadm"], f"ADM_{i}")
+            assert list(fields) == [name.lower() for name in published[f"ADM_{i}"]]
             assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == len(fids)
+            columns = [r[0] for r in db.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'gadm' "
+                "AND table_name = %s ORDER BY ordinal_position", (f"adm_{i}",)).fetchall()]
+            assert columns == ["fid", *fields, "geom"]
         tz_fids, tz_fields = read_source(truth["timezone"], None)
         assert db.execute("SELECT count(*) FROM timezone.timezones").fetchone()[0] == len(tz_fids)
         # every geometry a valid MultiPolygon in 4326
@@ -106,15 +114,18 @@ def _check_provenance(settings, run_id: str, manifest) -> None:
         rows = db.execute("SELECT dataset, status, sha256, bytes, layers, source_url "
                           "FROM geoload.loads WHERE run_id = %s ORDER BY dataset",
                           (run_id,)).fetchall()
+        warnings = db.execute("SELECT dataset, warnings FROM geoload.loads WHERE run_id = %s "
+                              "ORDER BY dataset", (run_id,)).fetchall()
         workers = db.execute(
             "SELECT count(DISTINCT worker) FROM geoload.chunks JOIN geoload.loads USING (load_id) "
             "WHERE run_id = %s AND dataset = 'gadm'", (run_id,)).fetchone()[0]
     assert [r[0] for r in rows] == ["gadm", "timezone"]
+    assert warnings == [("gadm", []), ("timezone", [])]  # the schema GADM publishes: no drift
     for _dataset, status, sha256, size, layers, url in rows:
         assert status == "published" and len(sha256) == 64 and size > 0
         assert url.startswith(settings.mirror)
         for counts in layers.values():
-            assert counts["loaded"] == counts["source"]
+            assert counts["loaded"] == counts["source"] and counts["dropped"] == 0
     assert sum(c["repaired"] for c in rows[0][4].values()) > 0
     # the parallelism is real: chunks of one dataset ran in more than one worker process
     assert workers >= 2

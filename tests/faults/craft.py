@@ -123,14 +123,22 @@ def write_gpkg(gpkg: Path, layers: Mapping[str, pa.Table], *,
 
 
 def craft_gadm(good_gpkg: Path, out_zip: Path, edits: Mapping[str, Edit] | None = None, *,
-               rename: Mapping[str, str] | None = None, **write_options: object) -> Path:
-    """The good GeoPackage with ``edits`` per layer and layers renamed, written and zipped."""
+               rename: Mapping[str, str] | None = None,
+               raw_geometries: Mapping[tuple[str, int], bytes] | None = None,
+               **write_options: object) -> Path:
+    """The good GeoPackage with ``edits`` per layer and layers renamed, written and zipped.
+
+    ``raw_geometries``: ``(layer, fid) → WKB`` stored as they are, after writing, where
+    GDAL would refuse to write them (malformed WKB).
+    """
     layers = read_layers(good_gpkg)
     for name, edit in (edits or {}).items():
         layers[name] = edit(layers[name])
     layers = {(rename or {}).get(name, name): table for name, table in layers.items()}
     with tempfile.TemporaryDirectory() as tmp:
         gpkg = write_gpkg(Path(tmp) / GPKG_NAME, layers, **write_options)  # type: ignore[arg-type]
+        for (layer, fid), wkb in (raw_geometries or {}).items():
+            store_raw_geometry(gpkg, layer, fid, wkb)
         return zip_files(out_zip, {GPKG_NAME: gpkg})
 
 
@@ -150,6 +158,20 @@ def header_overstates(good_gpkg: Path, out_zip: Path, layer: str, keep: int = 0)
                        (count, layer))
         db.close()
         return zip_files(out_zip, {GPKG_NAME: gpkg})
+
+
+def store_raw_geometry(gpkg: Path, layer: str, fid: int, wkb: bytes) -> None:
+    """Put ``wkb`` behind a GeoPackage geometry header (no envelope, SRS 4326) into one
+    feature, bypassing GDAL. The layer's triggers call SpatiaLite functions plain SQLite
+    lacks, so they are dropped first: they only keep the spatial index, which loads don't
+    read."""
+    blob = b"GP\x00\x01" + (4326).to_bytes(4, "little") + wkb
+    with sqlite3.connect(gpkg) as db:
+        triggers = db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                              "AND tbl_name = ?", (layer,)).fetchall()
+        for (name,) in triggers:
+            db.execute(f'DROP TRIGGER "{name}"')
+        db.execute(f'UPDATE "{layer}" SET "{GEOMETRY}" = ? WHERE fid = ?', (blob, fid))
 
 
 # --- timezone-like shapefiles ---------------------------------------------------------

@@ -148,11 +148,12 @@ class Stack:
         self.transcript.append(done.stdout + done.stderr)
         return done
 
-    def enqueue(self, *datasets: str, timeout: float = 90) -> Run:
-        """``enqueue DATASETS --wait --json`` until the run ends."""
+    def enqueue(self, *datasets: str, timeout: float = 90, strict: bool = False) -> Run:
+        """``enqueue DATASETS --wait --json [--strict]`` until the run ends."""
         started = time.monotonic()
         done = self.cli("service.enqueue", *datasets, "--wait", "--json",
-                        "--timeout", str(timeout), timeout=timeout + 30)
+                        "--timeout", str(timeout), *(["--strict"] if strict else []),
+                        timeout=timeout + 30)
         seconds = time.monotonic() - started
         lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
         run_id = lines[0]["run_id"] if lines else None

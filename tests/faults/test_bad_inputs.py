@@ -53,6 +53,7 @@ class Case:
     problem: str
     dataset: str = "gadm"
     file: str = GPKG
+    strict: bool = False  # enqueue --strict: data warnings fail the load
 
 
 def _gadm(edits: dict[str, craft.Edit] | None = None, **options: object) -> Craft:
@@ -106,12 +107,20 @@ CASES = {
                             r"compressed \d+:1, beyond the 200:1 limit \(zip bomb\?\)", file=ZIP),
     "zip bomb, understated size": Case(_understated, FETCH,
                                        r"unpacks beyond its declared 100,000 bytes", file=ZIP),
-    "missing field": Case(_gadm({"ADM_2": craft.drop_field("NAME_2")}), PLAN,
-                          r"layer 'ADM_2': required field\(s\) NAME_2 missing; the layer has "
-                          r"GID_0 \(text\)"),
-    "wrong field type": Case(_gadm({"ADM_2": craft.set_field(
-        "NAME_2", lambda n: pa.array(range(n), pa.int64()))}), PLAN,
-        r"field 'NAME_2' is bigint, the catalog expects text"),
+    "missing key field": Case(_gadm({"ADM_2": craft.drop_field("GID_1")}), PLAN,
+                              r"layer 'ADM_2': required key field\(s\) GID_1 missing; the layer "
+                              r"has GID_2 \(text\), GID_0 \(text\), COUNTRY \(text\), NAME_1"),
+    "key field of another type": Case(_gadm({"ADM_2": craft.set_field(
+        "GID_2", lambda n: pa.array(range(n), pa.int64()))}), PLAN,
+        r"key field 'GID_2' is bigint, the catalog expects text"),
+    "missing non-key field, strict": Case(
+        _gadm({"ADM_2": craft.drop_field("NAME_2")}), PLAN,
+        r"the file's schema differs from the catalog: strict mode refuses data warnings: "
+        r"ADM_2: field NAME_2 is missing from the source", strict=True),
+    "non-key field of another type, strict": Case(
+        _gadm({"ADM_3": craft.set_field("CC_3", lambda n: pa.array(range(n), pa.int64()))}),
+        PLAN, r"strict mode refuses data warnings: ADM_3: field CC_3 is bigint, the catalog "
+              r"expects text; loaded as text", strict=True),
     "empty layer": Case(_gadm({"ADM_5": craft.empty}), PLAN, r"layer 'ADM_5' is empty"),
     "header promises features the table lacks": Case(
         lambda good, out: craft.header_overstates(good.gadm_gpkg, out, "ADM_5"), PLAN,
@@ -129,12 +138,14 @@ CASES = {
                        r"layer 'ADM_1' holds MultiLineString geometries, not polygons"),
     "projected CRS": Case(_gadm(crs="EPSG:3857"), PLAN,
                           r"layer 'ADM_0' is in EPSG:3857, not EPSG:4326"),
-    "geometry make_valid can't make polygonal": Case(
+    "geometry make_valid can't make polygonal, strict": Case(
         _gadm({"ADM_3": craft.set_geometry(4, COLLAPSED)}), CHUNK,
-        r"layer 'ADM_3': 1 feature\(s\) has no polygonal part even after make_valid \(fid 5\)"),
-    "coordinates outside EPSG:4326": Case(
+        r"layer 'ADM_3': 1 feature\(s\) has no polygonal part even after make_valid \(fid 5\)",
+        strict=True),
+    "coordinates outside EPSG:4326, strict": Case(
         _gadm({"ADM_4": craft.set_geometry(9, PROJECTED)}), CHUNK,
-        r"layer 'ADM_4': 1 feature\(s\) has coordinates outside EPSG:4326 bounds \(fid 10\)"),
+        r"layer 'ADM_4': 1 feature\(s\) has coordinates outside EPSG:4326 bounds \(fid 10\)",
+        strict=True),
     "non-UTF-8 attributes": Case(
         _not_utf8, CHUNK, r"field 'tzid' is not valid UTF-8 in 1 feature\(s\) \(fid 0: "
                           r"b'Am\\xe9rique/Montr\\xe9al'\)",
@@ -151,7 +162,7 @@ def test_bad_file_fails_at_once_and_keeps_the_previous_version(stack, previous, 
     case = CASES[name]
     before = stack.snapshot()
     stack.mirror.put(case.dataset, case.craft(stack.mirror.good, tmp_path / "bad.zip"))
-    run = stack.enqueue(case.dataset)
+    run = stack.enqueue(case.dataset, strict=case.strict)
     load = assert_refused(run, case.dataset, case.step, case.problem, file=case.file)
     assert retries(dead_letter(stack, run, case.step)) == 0
     if case.step == CHUNK:

@@ -8,6 +8,7 @@ from service.catalog import Dataset, Field, Layer, Source
 from service.catalog.gadm import level_fields
 from service.errors import ConfigError, UnknownDataset
 from service.fetch import source_url
+from tests.data import gadm41_fields, gadm41_keys
 
 
 def test_ships_gadm_and_timezone():
@@ -21,12 +22,30 @@ def test_ships_gadm_and_timezone():
     assert tz.layers[0].key == "tzid" and not tz.layers[0].keep_other_fields
 
 
-def test_gadm_levels_carry_ancestor_keys_and_index_them():
-    names = [f.name for f in level_fields(3)]
-    assert names[:2] == ["GID_0", "COUNTRY"]
-    assert {"GID_1", "NAME_1", "GID_2", "NAME_2", "GID_3", "NAME_3", "HASC_3"} <= set(names)
-    assert "ISO_1" in [f.name for f in level_fields(1)]
-    assert catalog.get("gadm").layers[4].indexes == ("gid_0", "gid_1", "gid_2", "gid_3", "gid_4")
+def test_gadm_fields_are_gadm41s_published_fields_in_order():
+    """Checked against tests/data/gadm41_fields.json, written from the published file."""
+    layers = catalog.get("gadm").layers
+    assert {layer.name: [f.name for f in layer.fields] for layer in layers} == gadm41_fields()
+
+
+def test_gadm_keys_are_every_gid_and_country():
+    layers = catalog.get("gadm").layers
+    assert {layer.name: [f.name for f in layer.fields if f.key] for layer in layers} == (
+        gadm41_keys())
+    assert all(f.type == "text" for layer in layers for f in layer.fields)
+
+
+def test_gadm_levels_index_their_join_keys_and_name_features_by_gid():
+    gadm = catalog.get("gadm")
+    assert gadm.layers[4].indexes == ("gid_0", "gid_1", "gid_2", "gid_3", "gid_4")
+    assert [layer.feature_key for layer in gadm.layers] == [f"GID_{k}" for k in range(6)]
+    assert [f.name for f in level_fields(0)] == ["GID_0", "COUNTRY"]
+
+
+def test_timezone_key_is_tzid():
+    (layer,) = catalog.get("timezone").layers
+    assert [(f.name, f.key) for f in layer.fields] == [("tzid", True)]
+    assert layer.feature_key == "tzid"
 
 
 def test_timezone_release_is_a_setting():

@@ -24,9 +24,10 @@ import psycopg
 import pytest
 
 from service import catalog, ledger, refresh
+from service import settings as config
 from service.broker import make_broker
 from service.errors import ConfigError, UpstreamUnavailable
-from service.settings import Settings
+from service.settings import Settings, to_env
 from service.testdata.server import etag_for
 from tests.conftest import ROOT, purge_queue, run_cli, worker_env
 
@@ -248,6 +249,27 @@ def test_enqueue_if_changed_does_the_same_check_by_hand(fresh, db):
     assert again.returncode == 0, again.stderr
     assert again.stdout.startswith(f"timezone: taken (run {result['run_id']})")
     assert len(runs(db)) == 1
+
+
+def test_the_scheduler_starts_strict_loads_when_geoload_strict_is_set(fresh, broker, db):
+    """GEOLOAD_STRICT is read by the tick, and fixed on each load it starts; workers read it
+    from the load, never from their own environment."""
+    lenient = refresh.tick(fresh, broker)
+    db.execute("DELETE FROM geoload.refreshes")
+    strict = refresh.tick(config.from_env({**to_env(fresh), "GEOLOAD_STRICT": "1"}), broker)
+    by_run = dict(db.execute("SELECT run_id, bool_and(strict) FROM geoload.loads "
+                             "GROUP BY run_id").fetchall())
+    assert by_run == {lenient["run_id"]: False, strict["run_id"]: True}
+
+
+def test_enqueue_strict_is_recorded_on_the_loads(fresh, db):
+    done = run_cli("service.enqueue", "--if-changed", "--strict", "gadm", settings=fresh,
+                   timeout=60)
+    assert done.returncode == 0, done.stderr
+    plain = run_cli("service.enqueue", "timezone", settings=fresh, timeout=60)
+    assert plain.returncode == 0, plain.stderr
+    assert db.execute("SELECT dataset, strict FROM geoload.loads ORDER BY dataset").fetchall(
+    ) == [("gadm", True), ("timezone", False)]
 
 
 def _periodiq(settings: Settings, log: Path) -> subprocess.Popen[bytes]:

@@ -26,6 +26,7 @@ from service.testdata.gadm import (
 )
 from service.testdata.mirror import (
     GADM_URL,
+    SIZES,
     Manifest,
     generate,
     manifest_path,
@@ -33,6 +34,7 @@ from service.testdata.mirror import (
     timezone_url,
 )
 from service.testdata.timezone import MEMBERS, STEM
+from tests.data import gadm41_fields
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,18 +45,6 @@ def read_layer(path: Path | str, layer: str | None = None) -> tuple[pa.Table, np
     geom_col = meta["geometry_name"] or "wkb_geometry"
     geoms = shapely.from_wkb(table.column(geom_col).to_numpy(zero_copy_only=False))
     return table.drop_columns([geom_col]), geoms
-
-
-def expected_columns(level: int) -> list[str]:
-    """GADM 4.1 field order: country, ancestors (GID, NAME, NL_NAME), own fields."""
-    cols = ["GID_0", "COUNTRY"]
-    if level == 0:
-        return cols
-    for k in range(1, level):
-        cols += [f"GID_{k}", f"NAME_{k}", f"NL_NAME_{k}"]
-    cols += [f"{f}_{level}" for f in
-             ("GID", "NAME", "VARNAME", "NL_NAME", "TYPE", "ENGTYPE", "CC", "HASC")]
-    return cols + (["ISO_1"] if level == 1 else [])
 
 
 # --- layout and manifest -------------------------------------------------------------------
@@ -98,6 +88,19 @@ def test_level_counts_follow_gadm_proportions() -> None:
     assert level_counts(300)[0] > 1  # several countries even when tiny
 
 
+def test_world_size_has_gadm41s_counts_and_vertex_density(tmp_path: Path) -> None:
+    """The world size itself takes minutes: its density is measured per level on a small
+    file made with the same vertex scale, then weighed by GADM's real level counts."""
+    world = SIZES["world"]
+    assert level_counts(world.features) == REAL_COUNTS == (263, 3662, 47217, 144193, 153410,
+                                                           51427)
+    small = make_gadm_levels_zip(tmp_path / "g.zip", features=4000,
+                                 vertex_scale=world.vertex_scale)
+    per_level = [small.vertices[layer] / small.features[layer] for layer in LAYERS]
+    density = sum(v * n for v, n in zip(per_level, REAL_COUNTS)) / sum(REAL_COUNTS)
+    assert density >= 150, per_level
+
+
 # --- GADM --------------------------------------------------------------------------------
 
 
@@ -114,7 +117,7 @@ def test_gadm_has_six_multipolygon_layers_in_4326(tiny: Manifest, tiny_gpkg: Pat
 @pytest.mark.parametrize("level", range(6))
 def test_gadm_fields_and_gids_look_like_gadm41(tiny_gpkg: Path, level: int) -> None:
     table, geoms = read_layer(tiny_gpkg, LAYERS[level])
-    assert table.column_names == ["fid", *expected_columns(level)]
+    assert table.column_names == ["fid", *gadm41_fields()[LAYERS[level]]]
     assert all(pa.types.is_string(t) for t in table.schema.types[1:])
     fids = table.column("fid").to_pylist()
     assert fids == list(range(1, len(fids) + 1))  # GeoPackage fids are 1..N per layer
@@ -126,6 +129,18 @@ def test_gadm_fields_and_gids_look_like_gadm41(tiny_gpkg: Path, level: int) -> N
     for k in range(level):
         for own, ancestor in zip(gids, table.column(f"GID_{k}").to_pylist(), strict=True):
             assert own.startswith(ancestor.removesuffix("_1") + ".")
+
+
+@pytest.mark.parametrize("level", [2, 3])
+def test_ancestor_nl_names_repeat_the_ancestors_own(tiny_gpkg: Path, level: int) -> None:
+    children = read_layer(tiny_gpkg, LAYERS[level])[0]
+    for j in range(1, level):
+        ancestors = read_layer(tiny_gpkg, LAYERS[j])[0]
+        own = dict(zip(ancestors.column(f"GID_{j}").to_pylist(),
+                       ancestors.column(f"NL_NAME_{j}").to_pylist(), strict=True))
+        pairs = zip(children.column(f"GID_{j}").to_pylist(),
+                    children.column(f"NL_NAME_{j}").to_pylist(), strict=True)
+        assert all(own[gid] == nl_name for gid, nl_name in pairs)
 
 
 @pytest.mark.parametrize("level", range(1, 6))
@@ -158,8 +173,10 @@ def test_names_in_many_scripts_round_trip_with_nulls(tiny_gpkg: Path) -> None:
     for level in range(1, 6):
         table, _ = read_layer(tiny_gpkg, LAYERS[level])
         names |= set(table.column(f"NAME_{level}").to_pylist())
-        nl_names += table.column(f"NL_NAME_{level}").to_pylist()
-        varnames += table.column(f"VARNAME_{level}").to_pylist()
+        if level <= 3:  # GADM 4.1 has NL_NAME up to level 3, VARNAME up to 4
+            nl_names += table.column(f"NL_NAME_{level}").to_pylist()
+        if level <= 4:
+            varnames += table.column(f"VARNAME_{level}").to_pylist()
     assert set(FAMOUS_NAMES) <= names  # byte-exact, astral-plane character included
     scripts = set().union(*(_scripts(n) for n in names))
     assert {"LATIN", "CYRILLIC", "GREEK", "ARABIC", "DEVANAGARI", "CJK", "HANGUL"} <= scripts

@@ -3,6 +3,7 @@
 import json
 import os
 import statistics
+import zipfile
 
 import psycopg
 import pytest
@@ -70,3 +71,24 @@ def test_ratios_are_taken_within_rounds_so_a_slow_round_does_not_skew_them():
     assert paired_ratio(ours, ogr) == 0.5
     assert ours.median / ogr.median == 0.15  # what the ratio of medians would have said
     assert paired_ratio(ours, Row("gadm", "ogr2ogr", [6.0])) == 0.5  # unpaired: medians
+
+
+def test_the_scale_run_reports_time_each_workers_peak_and_the_cache_on_disk(settings, bench_db,
+                                                                           tmp_path):
+    """``python -m service.bench.scale`` as the README's real-scale figures are made, on the
+    tiny size: the world size takes minutes and is run by hand."""
+    out = tmp_path / "scale.json"
+    done = run_cli("service.bench.scale", "--size", "tiny", "--workers", "2", "--database",
+                   bench_db, "--data", str(tmp_path / "data"), "--json", str(out),
+                   settings=settings, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    zipped = next((tmp_path / "data").rglob("gadm_410-levels.zip"))
+    assert figures["features"] == sum(figures["features_per_layer"].values()) > 0
+    assert len(figures["peak_rss_mb"]) == 2 and all(50 < mb < 400 for mb in figures["peak_rss_mb"])
+    # the cache held the zip and the GeoPackage inflated from it
+    with zipfile.ZipFile(zipped) as zf:
+        inflated = zf.infolist()[0].file_size
+    assert figures["cache_bytes"] >= zipped.stat().st_size + inflated
+    assert 0 < figures["seconds"] <= figures["wall_seconds"]
+    assert "peak RSS per worker" in done.stdout and "cache disk used" in done.stdout

@@ -107,3 +107,20 @@ def test_a_failed_copy_leaves_nothing(db, staging_table):
         copier.write(_batch(10), wkb)
     count = db.execute(sql.SQL("SELECT count(*) FROM {}").format(staging_table)).fetchone()
     assert count == (0,)
+
+
+def test_a_column_without_a_source_is_null_and_a_retyped_one_arrives_as_text(db, clean_db):
+    """Schema drift: the catalog's column whose field upstream dropped, and fields whose
+    type changed, loaded as text (see service/columns.py)."""
+    drift = [Column("gid", "__fid", "bigint"), Column("name", "name", "text"),
+             Column("varname", None, "text"), Column("area", None, "double precision"),
+             Column("level", "level", "text"), Column("valid_from", "valid_from", "text")]
+    schema.ensure(db)
+    staging.create(db, "drift_test", drift)
+    batch = _batch(12).select(["__fid", "name", "level", "valid_from"])
+    with db.transaction(), db.cursor() as cur, Copier(cur, "drift_test", drift) as copier:
+        copier.write(batch, _wkb(12))
+    got = db.execute(sql.SQL("SELECT gid, name, varname, area, level, valid_from FROM {} "
+                             "ORDER BY gid").format(staging.staged("drift_test"))).fetchall()
+    assert got == [(row["__fid"], row["name"], None, None, str(row["level"]),
+                    row["valid_from"].isoformat()) for row in batch.to_pylist()]
