@@ -6,7 +6,7 @@ glibc raises its mmap threshold each time a large mmapped block is freed (up to
 COPY pieces come from the heap, where fragmentation keeps them resident and every
 later chunk stacks on top. Pinning the threshold at 1 MiB keeps each large buffer
 mmapped and unmapped on free: a worker's peak RSS on the benchmark timezone file
-410-418 MB -> 343 MB (``python -m service.bench --runs 3 --workers 1 --memory
+410-418 MB -> 343 MB (``python -m devtools.bench --runs 3 --workers 1 --memory
 timezone``), for a few page faults more.
 """
 

@@ -23,8 +23,8 @@ import pyogrio
 import shapely
 from pyogrio import raw
 
-from service.testdata.gadm import GPKG_NAME
-from service.testdata.timezone import STEM as TIMEZONE_STEM
+from devtools.testdata.gadm import GPKG_NAME
+from devtools.testdata.timezone import STEM as TIMEZONE_STEM
 
 #: An edit turns a layer's Arrow table (fields, then WKB ``geom``) into the bad one.
 Edit = Callable[[pa.Table], pa.Table]

@@ -27,14 +27,14 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from devtools.testdata.mirror import GADM_URL, Manifest, generate, mirror_path, timezone_url
+from devtools.testdata.server import DataServer, Request, serve
+from devtools.workers import WorkerGroup
 from service import ledger
 from service import settings as config
 from service.broker import make_broker, send
 from service.messages import Next
 from service.settings import Settings, to_env
-from service.testdata.mirror import GADM_URL, Manifest, generate, mirror_path, timezone_url
-from service.testdata.server import DataServer, Request, serve
-from service.worker_group import WorkerGroup
 from tests.conftest import ROOT, purge_queue, reset_database
 
 #: Every table the two datasets publish, with the key that orders a digest of its rows.

@@ -29,13 +29,13 @@ import redis
 import requests
 from psycopg import sql
 
+from devtools.workers import WorkerGroup
 from service.catalog import gadm
 from service.download import Limits, download
 from service.errors import BadSource, ConfigError
 from service.fetch import fetch
 from service.messages import FETCH, Next
 from service.settings import Settings
-from service.worker_group import WorkerGroup
 from tests.conftest import ADMIN_URL, TEST_DB, purge_queue
 from tests.faults import craft
 from tests.faults.harness import (

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from devtools.testdata.server import serve
 from service import download as dl
 from service.download import Limits, Validators, cached, download, meta_path
-from service.testdata.server import serve
 
 LIMITS = Limits(connect_timeout=5, read_timeout=10, max_bytes=10_000_000)
 

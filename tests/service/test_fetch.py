@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from devtools.testdata.server import etag_for, serve
 from service import catalog
 from service.catalog import Dataset, Source
 from service.diskspace import free_bytes
 from service.download import cached, part_path
 from service.errors import BadSource, CacheError
 from service.fetch import fetch
-from service.testdata.server import etag_for, serve
 from tests.faults.craft import zip_files
 
 GADM_PATH = "/gadm/gadm4.1/gadm_410-levels.zip"

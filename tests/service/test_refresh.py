@@ -23,12 +23,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from devtools.testdata.server import etag_for
 from service import catalog, ledger, refresh
 from service import settings as config
 from service.broker import make_broker
 from service.errors import ConfigError, UpstreamUnavailable
 from service.settings import Settings, to_env
-from service.testdata.server import etag_for
 from tests.conftest import ROOT, purge_queue, run_cli, worker_env
 
 GADM_PATH = "/gadm/gadm4.1/gadm_410-levels.zip"

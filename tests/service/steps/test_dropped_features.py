@@ -8,10 +8,10 @@ from dataclasses import replace
 import psycopg
 import shapely
 
+from devtools.testdata.mirror import GADM_URL, mirror_path
+from devtools.testdata.server import serve
 from service.data_warnings import MAX_LISTED
 from service.messages import CHUNK, FETCH, PLAN, Next
-from service.testdata.mirror import GADM_URL, mirror_path
-from service.testdata.server import serve
 from tests.faults import craft
 from tests.faults.harness import good_files
 from tests.steps_driver import drain, new_run, run_step

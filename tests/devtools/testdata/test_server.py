@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from service.testdata.mirror import GADM_URL, Manifest
-from service.testdata.server import DataServer, serve
+from devtools.testdata.mirror import GADM_URL, Manifest
+from devtools.testdata.server import DataServer, serve
 
 PATH = "/gadm/gadm4.1/gadm_410-levels.zip"
 SIZE = 300_000

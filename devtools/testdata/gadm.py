@@ -23,9 +23,9 @@ import pyarrow.compute as pc
 import pyogrio.raw
 import shapely
 
-from service.testdata import _geom as g
-from service.testdata._files import JsonManifest, pinned_gdal_date, sha256_file, write_zip
-from service.testdata._names import COUNTRIES, FAMOUS_NAMES, SCRIPT_NAMES, SCRIPTS
+from devtools.testdata import _geom as g
+from devtools.testdata._files import JsonManifest, pinned_gdal_date, sha256_file, write_zip
+from devtools.testdata._names import COUNTRIES, FAMOUS_NAMES, SCRIPT_NAMES, SCRIPTS
 
 ZIP_NAME = "gadm_410-levels.zip"
 GPKG_NAME = "gadm_410-levels.gpkg"

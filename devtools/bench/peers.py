@@ -16,9 +16,9 @@ import shapely
 from psycopg import sql
 from pyogrio import raw
 
+from devtools.bench.cpu import Busy
 from service import catalog
 from service.archive import ArchiveLimits, extract_member
-from service.bench.cpu import Busy
 from service.repair import is_valid
 from service.settings import Settings
 

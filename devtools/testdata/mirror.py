@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from service.testdata.gadm import GadmManifest, make_gadm_levels_zip
-from service.testdata.timezone import TimezoneManifest, make_timezone_zip
+from devtools.testdata.gadm import GadmManifest, make_gadm_levels_zip
+from devtools.testdata.timezone import TimezoneManifest, make_timezone_zip
 
 GADM_URL = "https://geodata.ucdavis.edu/gadm/gadm4.1/gadm_410-levels.zip"
 TIMEZONE_URL = ("https://github.com/evansiroky/timezone-boundary-builder/releases/download/"

@@ -13,13 +13,13 @@ import pika
 import psycopg
 from psycopg import sql
 
+from devtools.bench.cpu import Busy
+from devtools.workers import ROOT, WorkerGroup
 from service import catalog, runs
-from service.bench.cpu import Busy
 from service.broker import make_broker
 from service.live import Live
 from service.pg.connect import connect
 from service.settings import Settings, to_env
-from service.worker_group import ROOT, WorkerGroup
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""``python -m service.bench`` end to end on tiny generated files: every peer, one JSON table."""
+"""``python -m devtools.bench`` end to end on tiny generated files: every peer, one JSON table."""
 
 import json
 import os
@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from service.bench.report import Row, paired_ratio
+from devtools.bench.report import Row, paired_ratio
 from tests.conftest import have, run_cli
 
 WAYS = {"geoload 1 worker", "raw binary COPY", "GEOS validity alone (CPU s)"}
@@ -27,7 +27,7 @@ def bench_db(settings):
 
 def test_the_benchmark_runs_every_peer_and_writes_its_table(settings, bench_db, tmp_path):
     out = tmp_path / "bench.json"
-    done = run_cli("service.bench", "--size", "tiny", "--runs", "2", "--workers", "1",
+    done = run_cli("devtools.bench", "--size", "tiny", "--runs", "2", "--workers", "1",
                    "--database", bench_db, "--data", str(tmp_path / "data"), "--json", str(out),
                    "timezone", "gadm", settings=settings, timeout=600, PATH=os.environ["PATH"])
     assert done.returncode == 0, done.stderr[-3000:]
@@ -75,10 +75,10 @@ def test_ratios_are_taken_within_rounds_so_a_slow_round_does_not_skew_them():
 
 def test_the_scale_run_reports_time_each_workers_peak_and_the_cache_on_disk(settings, bench_db,
                                                                            tmp_path):
-    """``python -m service.bench.scale`` as the README's real-scale figures are made, on the
+    """``python -m devtools.bench.scale`` as the README's real-scale figures are made, on the
     tiny size: the world size takes minutes and is run by hand."""
     out = tmp_path / "scale.json"
-    done = run_cli("service.bench.scale", "--size", "tiny", "--workers", "2", "--database",
+    done = run_cli("devtools.bench.scale", "--size", "tiny", "--workers", "2", "--database",
                    bench_db, "--data", str(tmp_path / "data"), "--json", str(out),
                    settings=settings, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

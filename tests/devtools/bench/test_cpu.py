@@ -5,7 +5,7 @@ import os
 import threading
 import time
 
-from service.bench.cpu import Busy
+from devtools.bench.cpu import Busy
 
 
 def _burn(seconds: float) -> None:

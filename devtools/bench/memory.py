@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from devtools.bench import report, runner
+from devtools.testdata.gadm import make_gadm_levels_zip
+from devtools.testdata.mirror import SIZES, mirror_path
+from devtools.testdata.server import serve
+from devtools.testdata.timezone import make_timezone_zip
 from service import catalog
-from service.bench import report, runner
 from service.settings import Settings
-from service.testdata.gadm import make_gadm_levels_zip
-from service.testdata.mirror import SIZES, mirror_path
-from service.testdata.server import serve
-from service.testdata.timezone import make_timezone_zip
 
 
 def quarter_file(root: Path, dataset: str, settings: Settings, size: str) -> None:

@@ -6,10 +6,10 @@ import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from devtools.testdata.mirror import generate, mirror_path
 from service import catalog
 from service.download import Limits, download
 from service.settings import Settings
-from service.testdata.mirror import generate, mirror_path
 
 
 def assemble(root: Path, settings: Settings, size: str, given: dict[str, str | None]) -> Path:

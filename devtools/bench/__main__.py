@@ -1,4 +1,4 @@
-"""``python -m service.bench``: see :mod:`service.bench`."""
+"""``python -m devtools.bench``: see :mod:`devtools.bench`."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ from pathlib import Path
 
 import psycopg
 
+from devtools.bench import data, memory, peers, report, runner
+from devtools.testdata.server import serve
 from service import cli
 from service import settings as config
-from service.bench import data, memory, peers, report, runner
 from service.settings import Settings
-from service.testdata.server import serve
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m service.bench", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m devtools.bench", description=__doc__)
     p.add_argument("datasets", nargs="*", default=["timezone", "gadm"])
     p.add_argument("--size", default="bench", help="generated data size: tiny, small, bench")
     p.add_argument("--gadm", help="path or URL of a GADM levels zip instead of generated data")

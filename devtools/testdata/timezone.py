@@ -18,9 +18,9 @@ import pyarrow as pa
 import pyogrio.raw
 import shapely
 
-from service.testdata import _geom as g
-from service.testdata._files import JsonManifest, pin_dbf_date, sha256_file, write_zip
-from service.testdata._names import LAND_TZIDS, NON_ASCII_TZIDS, OCEAN_TZIDS
+from devtools.testdata import _geom as g
+from devtools.testdata._files import JsonManifest, pin_dbf_date, sha256_file, write_zip
+from devtools.testdata._names import LAND_TZIDS, NON_ASCII_TZIDS, OCEAN_TZIDS
 
 ZIP_NAME = "timezones-with-oceans.shapefile.zip"
 STEM = "combined-shapefile-with-oceans"

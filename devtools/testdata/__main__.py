@@ -1,4 +1,4 @@
-"""``python -m service.testdata generate ROOT [--size …]`` / ``serve ROOT [--port …]``."""
+"""``python -m devtools.testdata generate ROOT [--size …]`` / ``serve ROOT [--port …]``."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import threading
 import time
 from pathlib import Path
 
-from service.testdata.mirror import GADM_URL, SIZES, generate, mirror_path, timezone_url
+from devtools.testdata.mirror import GADM_URL, SIZES, generate, mirror_path, timezone_url
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run it."""
-    parser = argparse.ArgumentParser(prog="python -m service.testdata",
+    parser = argparse.ArgumentParser(prog="python -m devtools.testdata",
                                      description="Generate and serve upstream-like test data.")
     sub = parser.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("generate", help="write GADM and timezone files under ROOT")
@@ -62,7 +62,7 @@ def _mtime(path: Path) -> int | None:
 
 
 def _serve(root: Path, host: str, port: int) -> int:
-    from service.testdata.server import serve
+    from devtools.testdata.server import serve
 
     if not root.is_dir():
         print(f"{root} is not a directory", file=sys.stderr)

@@ -17,14 +17,14 @@ import pyogrio.raw
 import pytest
 import shapely
 
-from service.testdata.gadm import (
+from devtools.testdata.gadm import (
     FAMOUS_NAMES,
     LAYERS,
     REAL_COUNTS,
     level_counts,
     make_gadm_levels_zip,
 )
-from service.testdata.mirror import (
+from devtools.testdata.mirror import (
     GADM_URL,
     SIZES,
     Manifest,
@@ -33,10 +33,9 @@ from service.testdata.mirror import (
     mirror_path,
     timezone_url,
 )
-from service.testdata.timezone import MEMBERS, STEM
+from devtools.testdata.timezone import MEMBERS, STEM
+from tests.conftest import ROOT
 from tests.data import gadm41_fields
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def read_layer(path: Path | str, layer: str | None = None) -> tuple[pa.Table, np.ndarray]:
@@ -260,7 +259,7 @@ def test_timezone_contents_match_manifest(tiny: Manifest) -> None:
 
 
 def test_timezone_pick_is_unique_even_beyond_the_list(tmp_path: Path) -> None:
-    from service.testdata.timezone import pick_tzids
+    from devtools.testdata.timezone import pick_tzids
 
     many = pick_tzids(600, np.random.default_rng(1))
     assert len(set(many)) == 600 and "Asia/東京" in many
@@ -270,7 +269,7 @@ def test_timezone_pick_is_unique_even_beyond_the_list(tmp_path: Path) -> None:
 
 
 def test_cli_generate_prints_what_it_did(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "service.testdata", "generate",
+    done = subprocess.run([sys.executable, "-m", "devtools.testdata", "generate",
                            str(tmp_path), "--size", "tiny"], cwd=ROOT, capture_output=True,
                           text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service.testdata.mirror import Manifest, generate
+from devtools.testdata.mirror import Manifest, generate
 
 
 @pytest.fixture(scope="session")

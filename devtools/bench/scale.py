@@ -1,4 +1,4 @@
-"""``python -m service.bench.scale``: one GADM load at upstream's scale, as a user runs it.
+"""``python -m devtools.bench.scale``: one GADM load at upstream's scale, as a user runs it.
 
 The ``world`` size is GADM 4.1's: 400,172 features in its per-level counts, about 159
 vertices per feature (64 M in all). It is generated once (about 2.5 minutes) and kept
@@ -9,7 +9,7 @@ host's cache took (the zip and the GeoPackage extracted from it), the figures th
 README's benchmark section gives. It is a benchmark, not a test: run it on a quiet
 machine::
 
-    python -m service.bench.scale --size world --workers 2 --json artifacts/scale.json
+    python -m devtools.bench.scale --size world --workers 2 --json artifacts/scale.json
 """
 
 from __future__ import annotations
@@ -22,18 +22,18 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from devtools.bench import peers, runner
+from devtools.testdata.mirror import SIZES, generate
+from devtools.testdata.server import serve
 from service import cli
 from service import settings as config
-from service.bench import peers, runner
-from service.testdata.mirror import SIZES, generate
-from service.testdata.server import serve
 
 #: A worker process's peak must stay under this (README, Time limits and chunk size).
 RSS_LIMIT = 400 * 2**20
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m service.bench.scale", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m devtools.bench.scale", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", default="world", choices=list(SIZES),
                    help="generated data size (default: world, GADM 4.1's scale)")
