@@ -9,7 +9,7 @@ from typing import Any
 
 from service import catalog, cli
 from service import settings as config
-from service.fetch import source_url
+from service.fetch.mirror import source_url
 from service.urls import mask
 
 

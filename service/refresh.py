@@ -26,11 +26,12 @@ from typing import Any
 
 import psycopg
 
-from service import catalog, download, ledger
+from service import catalog, ledger
 from service.catalog import Dataset
-from service.download import Limits, Validators
 from service.errors import GeoloadError, TransientError, UpstreamUnavailable
-from service.fetch import source_url
+from service.fetch import http
+from service.fetch.http import Limits, Validators
+from service.fetch.mirror import source_url
 from service.settings import Settings
 from service.urls import mask
 
@@ -144,7 +145,7 @@ def probe(settings: Settings, dataset: Dataset, published: Known | None) -> Upst
     previous = _validators(published, url) if published and published.release == release else None
     limits = Limits(settings.connect_timeout, settings.read_timeout, settings.max_download_bytes)
     try:
-        now = download.probe(url, previous, limits=limits)
+        now = http.probe(url, previous, limits=limits)
     except GeoloadError as exc:
         exc.where(dataset=dataset.name)
         raise

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from devtools.testdata.mirror import generate, mirror_path
 from service import catalog
-from service.download import Limits, download
+from service.fetch.http import Limits, download
 from service.settings import Settings
 
 
@@ -29,7 +29,9 @@ def _place(target: Path, source: str, settings: Settings) -> None:
     if urlsplit(source).scheme in ("http", "https"):
         limits = Limits(settings.connect_timeout, settings.read_timeout,
                         settings.max_download_bytes)
-        download(source, target, limits=limits)
+        got = download(source, target, limits=limits)
+        assert got.part is not None  # nothing was sent to compare with: never 304
+        got.part.replace(target)
     elif Path(source).resolve() != target.resolve():
         shutil.copyfile(source, target)
 

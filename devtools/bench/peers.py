@@ -18,7 +18,7 @@ from pyogrio import raw
 
 from devtools.bench.cpu import Busy
 from service import catalog
-from service.archive import ArchiveLimits, extract_member
+from service.fetch.unzip import ArchiveLimits, extract_member
 from service.repair import is_valid
 from service.settings import Settings
 

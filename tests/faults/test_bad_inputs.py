@@ -21,7 +21,6 @@ import pytest
 import shapely
 
 from service.messages import CHUNK, FETCH, FINISH, PLAN, Next
-from tests.faults import craft
 from tests.faults.harness import (
     GoodFiles,
     Run,
@@ -30,6 +29,7 @@ from tests.faults.harness import (
     retries,
     wait_for,
 )
+from tests.support import craft
 
 pytestmark = pytest.mark.faults
 

@@ -31,13 +31,12 @@ from psycopg import sql
 
 from devtools.workers import WorkerGroup
 from service.catalog import gadm
-from service.download import Limits, download
 from service.errors import BadSource, ConfigError
 from service.fetch import fetch
+from service.fetch.http import Limits, download
 from service.messages import FETCH, Next
 from service.settings import Settings
 from tests.conftest import ADMIN_URL, TEST_DB, purge_queue
-from tests.faults import craft
 from tests.faults.harness import (
     Stack,
     assert_refused,
@@ -46,6 +45,7 @@ from tests.faults.harness import (
     retries,
     running_stack,
 )
+from tests.support import craft
 
 pytestmark = pytest.mark.faults
 

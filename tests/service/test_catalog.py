@@ -7,7 +7,7 @@ from service import settings as config
 from service.catalog import Dataset, Field, Layer, Source
 from service.catalog.gadm import level_fields
 from service.errors import ConfigError, UnknownDataset
-from service.fetch import source_url
+from service.fetch.mirror import source_url
 from tests.data import gadm41_fields, gadm41_keys
 
 

@@ -53,7 +53,7 @@ def broker(fresh: Settings):
 def source_file(upstream, dataset: str, settings: Settings) -> Path:
     from urllib.parse import urlsplit
 
-    from service.fetch import source_url
+    from service.fetch.mirror import source_url
 
     return upstream.root / urlsplit(source_url(catalog.get(dataset), settings)).path.lstrip("/")
 

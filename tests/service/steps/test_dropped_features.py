@@ -12,9 +12,9 @@ from devtools.testdata.mirror import GADM_URL, mirror_path
 from devtools.testdata.server import serve
 from service.data_warnings import MAX_LISTED
 from service.messages import CHUNK, FETCH, PLAN, Next
-from tests.faults import craft
 from tests.faults.harness import good_files
 from tests.steps_driver import drain, new_run, run_step
+from tests.support import craft
 
 COLLAPSED = shapely.MultiPolygon([shapely.Polygon([(0, 0), (1, 1), (2, 2), (0, 0)])])
 

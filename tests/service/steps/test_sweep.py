@@ -110,7 +110,7 @@ def test_a_long_download_is_not_taken_for_a_stall(clean_db, upstream, upstream_f
     from urllib.parse import urlsplit
 
     from service import catalog
-    from service.fetch import source_url
+    from service.fetch.mirror import source_url
     from service.live import Live
     from service.steps import fetch
 

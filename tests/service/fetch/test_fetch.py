@@ -6,8 +6,10 @@ import json
 import multiprocessing
 import os
 import re
+import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -18,11 +20,12 @@ import pytest
 from devtools.testdata.server import etag_for, serve
 from service import catalog
 from service.catalog import Dataset, Source
-from service.diskspace import free_bytes
-from service.download import cached, part_path
 from service.errors import BadSource, CacheError
-from service.fetch import fetch
-from tests.faults.craft import zip_files
+from service.fetch import cache, fetch
+from service.fetch.cache import cached
+from service.fetch.diskspace import free_bytes
+from service.fetch.http import part_path
+from tests.support.craft import zip_files
 
 GADM_PATH = "/gadm/gadm4.1/gadm_410-levels.zip"
 
@@ -100,7 +103,45 @@ def test_a_fresh_download_is_unpacked_as_it_arrives(here, monkeypatch, dataset):
     got = fetch(catalog.get(dataset), here)
     assert got.changed and got.path.exists() and got.path.stat().st_size > 0
     assert (got.path.parent / ".complete").read_text() == got.path.name
-    assert not list(got.archive.parent.glob(".unzip-*"))
+    # Nothing left beside the archive, its sidecar, the lock and the extraction: no
+    # follower's work directory, no partial download.
+    assert {p.name for p in got.archive.parent.iterdir()} == {
+        got.archive.name, f"{got.archive.name}.json", ".lock", got.path.parent.name}
+
+
+def _fetch_in_thread(dataset: str, settings, pinned: str) -> tuple[threading.Thread, dict]:
+    got: dict = {}
+    thread = threading.Thread(target=lambda: got.update(copy=fetch(
+        catalog.get(dataset), settings, pinned_sha256=pinned)), daemon=True)
+    thread.start()
+    return thread, got
+
+
+@pytest.mark.parametrize("dataset", ["gadm", "timezone"])
+def test_a_pinned_version_complete_here_is_found_without_the_host_lock(here, upstream, dataset):
+    """Every chunk asks for its run's pinned version: it must not queue behind another
+    worker's download on this host, nor ask upstream."""
+    first = fetch(catalog.get(dataset), here)
+    upstream.clear_log()
+    with cache.host_lock(first.archive.parent):  # another worker holds the host
+        started = time.monotonic()
+        thread, got = _fetch_in_thread(dataset, here, first.validators.sha256)
+        thread.join(10)
+        waited = time.monotonic() - started
+    assert got["copy"].path == first.path and not got["copy"].changed
+    assert waited < 2, f"waited {waited:.1f} s for the host lock"
+    assert not upstream.requests()
+
+
+def test_a_pinned_version_not_extracted_here_waits_for_the_host_lock(here):
+    first = fetch(catalog.get("gadm"), here)
+    shutil.rmtree(first.path.parent)  # pruned, say: it must be extracted again, under the lock
+    with cache.host_lock(first.archive.parent):
+        thread, got = _fetch_in_thread("gadm", here, first.validators.sha256)
+        thread.join(0.5)
+        assert thread.is_alive() and not got
+    thread.join(30)
+    assert got["copy"].path == first.path and got["copy"].path.stat().st_size > 0
 
 
 # --- free space: asked before writing, measured on a small filesystem ------------------------

@@ -1,9 +1,10 @@
-"""Stream one URL to one file: resumable, conditional, verified, atomic.
+"""Stream one URL to a partial file beside its destination: resumable, conditional, verified.
 
-The file on disk is only ever replaced by a complete, verified download:
-bytes go to ``<name>.part`` and are renamed into place once the size matched.
-A cut connection keeps the ``.part`` and its validator, so the next attempt asks
-for the rest with ``Range``/``If-Range`` instead of starting over.
+Bytes go to ``<name>.part``; a download hands back the complete, size-checked part and
+its :class:`Validators`, and the caller installs it (:mod:`service.fetch.cache` renames
+it into place with its sidecar). A cut connection keeps the ``.part`` and the validator
+it was fetched under, so the next attempt asks for the rest with ``Range``/``If-Range``
+instead of starting over. Nothing here knows where the cache keeps what it installed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urljoin, urlsplit
@@ -22,8 +23,8 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 
-from service.diskspace import require_free
 from service.errors import BadSource, CacheError, UpstreamUnavailable
+from service.fetch.diskspace import require_free
 from service.throttle import Every
 from service.urls import mask
 
@@ -53,25 +54,13 @@ class Sink(Protocol):
 
 @dataclass(frozen=True)
 class Validators:
-    """What upstream said about a version, kept beside the file."""
+    """What upstream said about a version (and the sha256 of its bytes)."""
 
     url: str
     etag: str | None
     last_modified: str | None
     size: int
     sha256: str
-
-    def save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(self)))
-        os.replace(tmp, path)
-
-    @classmethod
-    def load(cls, path: Path) -> "Validators | None":
-        try:
-            return cls(**json.loads(path.read_text()))
-        except (OSError, ValueError, TypeError):
-            return None
 
 
 @dataclass(frozen=True)
@@ -83,54 +72,42 @@ class Limits:
 
 @dataclass(frozen=True)
 class Downloaded:
-    """The outcome: ``changed`` is False when upstream answered 304 Not Modified."""
+    """The outcome: ``changed`` is False when upstream answered 304 Not Modified to the
+    validators sent; otherwise ``part`` holds the complete body, for the caller to install."""
 
-    path: Path
     validators: Validators
     changed: bool
     resumed_from: int
-
-
-def meta_path(path: Path) -> Path:
-    return path.with_name(path.name + ".json")
+    part: Path | None = None
 
 
 def part_path(path: Path) -> Path:
+    """Where the bytes of ``path``'s download go until they are complete."""
     return path.with_name(path.name + ".part")
 
 
-def cached(path: Path) -> Validators | None:
-    """Validators of a complete file on disk, or None when it is missing or torn."""
-    meta = Validators.load(meta_path(path))
-    try:
-        if meta is not None and path.stat().st_size == meta.size:
-            return meta
-    except FileNotFoundError:
-        pass
-    return None
-
-
-def download(url: str, path: Path, *, limits: Limits, session: requests.Session | None = None,
-             conditional: bool = True, progress: Progress | None = None,
+def download(url: str, path: Path, *, limits: Limits, previous: Validators | None = None,
+             session: requests.Session | None = None, progress: Progress | None = None,
              sink: Sink | None = None) -> Downloaded:
-    """Bring ``path`` up to date with ``url``; the caller holds the cache lock.
+    """Fetch ``url`` for ``path`` into its part file, unless upstream answers 304 to
+    ``previous`` (the validators of the copy the caller has); the caller holds the lock on
+    ``path``'s folder and installs the part.
 
     ``sink`` sees every byte of a download that starts from the first byte (not of a
-    resumed one), as it is written. The cache's free space is checked against the bytes
-    still to come before any is written.
+    resumed one), as it is written. The free space is checked against the bytes still to
+    come before any is written.
     """
     session = session or new_session()
-    previous = cached(path) if conditional else None
     part = part_path(path)
     resume = _resume_point(part)
     response = _get(session, url, _request_headers(previous, resume), limits)
     with response:
         if response.status_code == 304 and previous is not None:
-            return Downloaded(path, previous, changed=False, resumed_from=0)
+            return Downloaded(previous, changed=False, resumed_from=0)
         if response.status_code == 416 and resume is not None:
             _forget(part)  # nothing left to fetch after it (a complete part): start over
-            return download(url, path, limits=limits, session=session,
-                            conditional=conditional, progress=progress, sink=sink)
+            return download(url, path, limits=limits, previous=previous, session=session,
+                            progress=progress, sink=sink)
         _check_status(response, url)
         start = resume.size if resume and response.status_code == 206 else 0
         total = _expected_total(response, start, url)
@@ -144,21 +121,8 @@ def download(url: str, path: Path, *, limits: Limits, session: requests.Session 
             sink.expect(total)
         validators = _stream_to_part(response, url, part, start, total, limits, progress,
                                      None if start else sink)
-    _install(part, path, validators)
-    return Downloaded(path, validators, changed=True, resumed_from=start)
-
-
-def _install(part: Path, path: Path, validators: Validators) -> None:
-    """Rename the complete download into place, its sidecar in step with it.
-
-    The old sidecar goes first, the new one is written after the rename: a crash at any
-    point leaves the old pair, or a file that claims nothing (downloaded again), never a
-    new file under the old file's sha256.
-    """
-    _remove(meta_path(path))
-    os.replace(part, path)
-    validators.save(meta_path(path))
-    _forget(part)
+    _part_meta(part).unlink(missing_ok=True)  # complete: nothing is left to resume
+    return Downloaded(validators, changed=True, resumed_from=start, part=part)
 
 
 @dataclass(frozen=True)
@@ -381,8 +345,13 @@ def _handle_disk_error(exc: OSError, part: Path) -> None:
                               "disk") from exc
 
 
+def _part_meta(part: Path) -> Path:
+    """The validator a part was fetched under, which ``If-Range`` must send to resume it."""
+    return part.with_name(part.name + ".json")
+
+
 def _save_part_meta(part: Path, etag: str | None, modified: str | None) -> None:
-    meta = part.with_name(part.name + ".json")
+    meta = _part_meta(part)
     try:
         meta.write_text(json.dumps({"etag": etag, "last_modified": modified}))
     except OSError as exc:
@@ -392,22 +361,15 @@ def _save_part_meta(part: Path, etag: str | None, modified: str | None) -> None:
 
 def _load_part_meta(part: Path) -> dict[str, str | None] | None:
     try:
-        value = json.loads(part.with_name(part.name + ".json").read_text())
+        value = json.loads(_part_meta(part).read_text())
     except (OSError, ValueError):
         return None
     return value if isinstance(value, dict) else None
 
 
 def _forget(part: Path) -> None:
-    _remove(part, part.with_name(part.name + ".json"))
-
-
-def _remove(*paths: Path) -> None:
-    for stale in paths:
-        try:
-            stale.unlink()
-        except FileNotFoundError:
-            pass
+    part.unlink(missing_ok=True)
+    _part_meta(part).unlink(missing_ok=True)
 
 
 def _reason(exc: Exception) -> str:

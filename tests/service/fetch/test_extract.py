@@ -3,10 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from service.archive import ArchiveLimits, extract_member
 from service.errors import BadSource
-from tests.faults.craft import deflate_padded, understate_size, zip_files
-from tests.service.probe import measure
+from service.fetch.unzip import ArchiveLimits, extract_member
+from tests.support.craft import deflate_padded, understate_size, zip_files
+from tests.support.probe import measure
 
 LIMITS = ArchiveLimits(max_total_bytes=50_000_000, max_ratio=100)
 

@@ -2,13 +2,13 @@
 
 import io
 import os
+import threading
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from service.archive import ArchiveLimits, extract_member
-from service.unzip_stream import Unzipper
+from service.fetch.unzip import ArchiveLimits, Unzipper, extract_member
 
 LIMITS = ArchiveLimits(max_total_bytes=50_000_000, max_ratio=1000)
 SHP = os.urandom(300_000) + b"\x00" * 500_000
@@ -46,7 +46,7 @@ def test_members_inflated_while_streaming_are_adopted(tmp_path, zip64):
     assert path.read_bytes() == SHP
     assert sorted(p.name for p in path.parent.iterdir()) == [
         ".complete", "combined-shapefile.dbf", "combined-shapefile.shp", "combined-shapefile.shx"]
-    assert not (tmp_path / "work").exists()
+    assert not unzipper.work.exists()
     # The usual path then finds the extraction complete.
     assert extract_member(archive, "combined-shapefile*.shp", tmp_path / "out", LIMITS) == path
 
@@ -69,7 +69,7 @@ def test_a_stream_that_differs_from_the_archive_is_not_adopted(tmp_path):
     unzipper = Unzipper("combined-shapefile*.shp", tmp_path / "work", LIMITS)
     stream(archive, unzipper, other.read_bytes())
     assert unzipper.adopt(archive, tmp_path / "out") is None
-    assert not (tmp_path / "out").exists() and not (tmp_path / "work").exists()
+    assert not (tmp_path / "out").exists() and not unzipper.work.exists()
 
 
 def test_a_cut_or_garbled_stream_is_not_adopted(tmp_path):
@@ -88,6 +88,30 @@ def test_a_refused_archive_is_not_adopted_and_the_usual_path_says_why(tmp_path):
     stream(archive, unzipper)
     assert unzipper.adopt(archive, tmp_path / "out") is None
     assert not list(tmp_path.glob("**/evil.shp"))
+
+
+def test_a_killed_followers_work_is_removed_by_the_next_one_in_its_folder(tmp_path):
+    """The follower names its own work directory and cleans up after one that died (a
+    worker killed mid-download never ran its cleanup)."""
+    archive = shapefile_zip(tmp_path)
+    started: list[Unzipper] = []
+
+    def start_and_die() -> None:  # another thread: a work directory of another name
+        started.append(Unzipper("combined-shapefile*.shp", tmp_path / "cache", LIMITS))
+        started[0].__enter__().feed(archive.read_bytes()[:70_000])
+        started[0].close()  # its thread ends; its directory stays, as a kill would leave it
+
+    died = threading.Thread(target=start_and_die)
+    died.start()
+    died.join()
+    killed = started[0]
+    assert killed.work.is_dir() and any(killed.work.iterdir())
+    unzipper = Unzipper("combined-shapefile*.shp", tmp_path / "cache", LIMITS)
+    assert unzipper.work != killed.work
+    stream(archive, unzipper)
+    assert not killed.work.exists()
+    assert unzipper.adopt(archive, tmp_path / "out") is not None
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == []
 
 
 class _Unseekable(io.RawIOBase):

@@ -5,7 +5,7 @@ A limit is tested by the resource it protects. The child resets its peak RSS
 ``fetch`` does, and reports the bytes it passed to ``write()`` (``wchar`` of
 ``/proc/self/io``: the archive is only read) and how far its peak RSS rose.
 
-    python -m tests.service.probe stream|extract ARCHIVE PATTERN WORKDIR MAX_BYTES MAX_RATIO
+    python -m tests.support.probe stream|extract ARCHIVE PATTERN WORKDIR MAX_BYTES MAX_RATIO
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-#: What the downloader hands the follower at a time (service.download.BLOCK).
+#: What the downloader hands the follower at a time (service.fetch.http.BLOCK).
 FEED = 1 << 16
 
 
@@ -32,7 +32,7 @@ def measure(mode: str, archive: Path, pattern: str, work: Path, max_bytes: int,
             max_ratio: float) -> Cost:
     """Run one extraction (``stream``: follower then the usual path; ``extract``: the usual
     path alone) in a fresh interpreter."""
-    done = subprocess.run([sys.executable, "-m", "tests.service.probe", mode, str(archive),
+    done = subprocess.run([sys.executable, "-m", "tests.support.probe", mode, str(archive),
                            pattern, str(work), str(max_bytes), str(max_ratio)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300, check=True)
     return Cost(**json.loads(done.stdout.strip().splitlines()[-1]))
@@ -46,8 +46,7 @@ def _proc(name: str, key: str) -> int:
 
 
 def _run(mode: str, archive: Path, pattern: str, work: Path, limits: object) -> None:
-    from service.archive import extract_member
-    from service.unzip_stream import Unzipper
+    from service.fetch.unzip import Unzipper, extract_member
 
     dest = work / "out"
     if mode == "stream":
@@ -62,8 +61,7 @@ def _run(mode: str, archive: Path, pattern: str, work: Path, limits: object) -> 
 
 def main(mode: str, archive: str, pattern: str, work: str, max_bytes: str,
          max_ratio: str) -> None:
-    from service.archive import ArchiveLimits
-    from service.unzip_stream import Unzipper  # noqa: F401 - imported before the peak is reset
+    from service.fetch.unzip import ArchiveLimits, Unzipper  # noqa: F401 - imported before the peak is reset
 
     limits = ArchiveLimits(int(max_bytes), float(max_ratio))
     Path("/proc/self/clear_refs").write_text("5")  # peak RSS := RSS now

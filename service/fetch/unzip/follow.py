@@ -5,15 +5,20 @@ Download and inflate were the serial start of every load, one after the other
 follows the bytes as they arrive: it walks the local file headers, inflates each
 candidate member (the pattern or a shapefile sidecar, by base name only, so no
 path can escape) with ISA-L, which releases the GIL, and checks its CRC. It
-inflates through :class:`service.archive.Inflater`, so the zip-bomb limits hold
-on the bytes it writes, not only on what the local headers declare.
+inflates through :class:`service.fetch.unzip.inflate.Inflater`, so the zip-bomb limits
+hold on the bytes it writes, not only on what the local headers declare.
 
 Nothing is trusted from the stream alone. Once the download is complete,
 :meth:`Unzipper.adopt` compares what was inflated with the archive's central
-directory (the same members :mod:`service.archive` would choose, at the same
-offsets, with the same sizes and CRCs) and otherwise returns None, so that the
-caller extracts the usual way. Any surprise in the stream (data descriptors on
+directory (the same members :func:`~service.fetch.unzip.members.choose_members` would
+choose, at the same offsets, with the same sizes and CRCs) and otherwise returns None, so
+that the caller extracts the usual way. Any surprise in the stream (data descriptors on
 stored members, encryption, an unknown method) simply stops the follower.
+
+The follower inflates into a work directory of its own in the folder it is given, and
+removes it whatever happens; one a killed worker left behind is removed by the next
+follower in that folder (followers of one folder run one at a time, under the cache's
+host lock).
 """
 
 from __future__ import annotations
@@ -30,20 +35,21 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 
-from service.archive import (
+from service.errors import CacheError
+from service.fetch.diskspace import require_free
+from service.fetch.unzip.extract import finish_extraction
+from service.fetch.unzip.inflate import Inflater, inflate_into
+from service.fetch.unzip.members import (
     LOCAL_HEADER,
     SHAPEFILE_SIDECARS,
     ArchiveLimits,
-    Inflater,
     choose_members,
-    finish_extraction,
-    inflate_into,
 )
-from service.diskspace import require_free
-from service.errors import CacheError
 
 #: Blocks waiting for the follower; the download waits when it is this far ahead.
 QUEUE_BLOCKS = 32
+#: The work directories of followers start so: ``.unzip-<pid>-<thread>``.
+WORK_PREFIX = ".unzip-"
 _ZIP64_EXTRA = 0x0001
 _ENCRYPTED, _DATA_DESCRIPTOR = 0x1, 0x8
 
@@ -62,14 +68,15 @@ class Inflated:
 class Unzipper:
     """Feed it the archive's bytes from the first one on; adopt its work afterwards.
 
-    >>> with Unzipper("*.gpkg", tmp, limits) as unzipper:
+    >>> with Unzipper("*.gpkg", folder, limits) as unzipper:
     ...     download(url, archive, sink=unzipper, ...)
     >>> unzipper.adopt(archive, dest)   # None: extract the usual way
     """
 
-    def __init__(self, pattern: str, work: Path, limits: ArchiveLimits) -> None:
+    def __init__(self, pattern: str, folder: Path, limits: ArchiveLimits) -> None:
         self.pattern = pattern
-        self.work = work
+        self.folder = folder
+        self.work = folder / f"{WORK_PREFIX}{os.getpid()}-{threading.get_ident()}"
         self.limits = limits
         self.members: dict[str, Inflated] = {}
         self.failed: BaseException | None = None
@@ -82,7 +89,8 @@ class Unzipper:
         self._thread = threading.Thread(target=self._follow, name="unzip", daemon=True)
 
     def __enter__(self) -> "Unzipper":
-        shutil.rmtree(self.work, ignore_errors=True)
+        for stale in self.folder.glob(f"{WORK_PREFIX}*"):  # a killed follower's
+            shutil.rmtree(stale, ignore_errors=True)
         self.work.mkdir(parents=True)
         self._thread.start()
         return self
@@ -173,7 +181,7 @@ class Unzipper:
 
     def _inflate(self, base: str, method: int, packed: int, size: int, crc: int,
                  offset: int) -> None:
-        """Inflate under the same limits as :func:`service.archive.extract_member`; a member
+        """Inflate under the same limits as :func:`~service.fetch.unzip.extract_member`; a member
         that breaks one stops the follower (the usual path then says why). A member the
         cache has no room for, beside the download's remaining bytes, stops the download:
         waiting for the central directory would only fill the disk."""
@@ -234,9 +242,3 @@ def _zip64_sizes(extra: bytes, size: int, packed: int) -> tuple[int, int]:
             return size, packed
         at += 4 + length
     raise _GiveUp("Zip64 sizes missing")
-
-
-def stream_target(archive: Path) -> Path:
-    """Where a download's members are inflated before they are adopted."""
-    return archive.parent / f".unzip-{os.getpid()}-{threading.get_ident()}"
-
