@@ -11,7 +11,7 @@ from periodiq import PeriodiqMiddleware
 from actors.middleware import FailureRecorder, GiveBackMemory, Heartbeat
 from service import settings as _config
 from service.broker import make_broker
-from service.malloc import return_large_buffers
+from service.load.memory import return_large_buffers
 
 SETTINGS = _config.get()
 return_large_buffers()  # before any chunk runs: see service/malloc.py

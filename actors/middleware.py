@@ -18,7 +18,7 @@ from dramatiq.middleware import Middleware, TimeLimit, TimeLimitExceeded
 from service.errors import BadMessage
 from service.identity import worker_id
 from service.live import Live
-from service.malloc import give_back_freed
+from service.load.memory import give_back_freed
 from service.messages import FAILURE, Next, describe, to_dramatiq
 from service.settings import Settings
 from service.steps.failure import record_attempt
@@ -107,7 +107,7 @@ def _duration(ms: float) -> str:
 
 class GiveBackMemory(Middleware):
     """After each message, return the memory it freed to the OS (see
-    :func:`service.malloc.give_back_freed`)."""
+    :func:`service.load.memory.give_back_freed`)."""
 
     def after_process_message(self, broker: dramatiq.Broker, message: Any, *,
                               result: Any = None, exception: BaseException | None = None) -> None:

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = config.get()
     from service import broker as messaging
     from service import live, runs
-    from service.pg.connect import connect
+    from service.postgres import connect
 
     with connect(settings, autocommit=True) as conn:
         live.ping(settings)

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg.rows import dict_row
 
-from service.budget import send_order
 from service.data_warnings import DroppedFeature
 from service.identity import worker_id
-from service.pg.schema import STAGING
+from service.load.budget import send_order
+from service.load.names import STAGING
 
 if TYPE_CHECKING:
-    from service.columns import Column
     from service.data_warnings import DataWarning
     from service.fetch import LocalCopy
+    from service.load.columns import Column
 
 #: Load statuses after which nothing more happens to the load. A load is superseded when a
 #: load of its dataset that learnt its version from upstream later was published first.
@@ -129,7 +129,7 @@ class LayerPlan:
     columns: list["Column"]
     source_count: int
     chunks: list[tuple[int, int, int, int]]  # (fid_first, fid_last, features, weight)
-    #: Where the layer's schema differs from the catalog's (see :mod:`service.columns`).
+    #: Where the layer's schema differs from the catalog's (see :mod:`service.load.columns`).
     warnings: list["DataWarning"] = field(default_factory=list)
 
 
@@ -155,7 +155,7 @@ def save_plan(conn: psycopg.Connection, load_id: int, plans: list[LayerPlan]) ->
 def pending_chunks(conn: psycopg.Connection, load_id: int,
                    capacity: int | None = None) -> list[tuple[str, int]]:
     """(layer, chunk_no) not yet loaded, heaviest first; with a worker's budget ``capacity``,
-    in the order :func:`service.budget.send_order` gives."""
+    in the order :func:`service.load.budget.send_order` gives."""
     rows = conn.execute("SELECT layer, chunk_no, weight FROM geoload.chunks WHERE load_id = %s "
                         "AND status <> 'loaded' ORDER BY weight DESC, layer, chunk_no",
                         (load_id,)).fetchall()

@@ -215,7 +215,7 @@ def tick(settings: Settings, broker: Any, *, origin: str = "scheduler") -> dict[
     retries the tick; what it already decided stands, since claims are idempotent.
     """
     from service.pg import schema
-    from service.pg.connect import connect
+    from service.postgres import connect
 
     with connect(settings, autocommit=True, application_name="geoload-refresh") as conn:
         schema.ensure(conn)

@@ -207,7 +207,7 @@ class Poller:
 
     def __call__(self) -> RunStatus | None:
         from service.errors import ServiceUnavailable
-        from service.pg.connect import connect
+        from service.postgres import connect
 
         try:
             if self.conn is None or self.conn.closed:

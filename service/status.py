@@ -15,7 +15,7 @@ from service import settings as config
 from service.data_warnings import line
 from service.live import Live
 from service.pg import schema
-from service.pg.connect import connect
+from service.postgres import connect
 from service.runs import RunStatus, recent, status, superseded
 
 

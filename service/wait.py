@@ -26,7 +26,7 @@ POLL_S = 1.0
 
 
 def _postgis(settings: Settings) -> None:
-    from service.pg.connect import connect
+    from service.postgres import connect
 
     with connect(settings, application_name="geoload-wait") as conn:
         conn.execute("SELECT 1")

@@ -8,7 +8,7 @@ from typing import Any
 from service import catalog, ledger
 from service.live import Live
 from service.messages import CHUNK, FETCH, FINISH, PLAN, PUBLISH, Next
-from service.pg.connect import connect
+from service.postgres import connect
 from service.settings import Settings
 from service.steps import Outcome, chunk, fetch, finish, plan, publish
 

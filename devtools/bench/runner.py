@@ -18,7 +18,7 @@ from devtools.workers import ROOT, WorkerGroup
 from service import catalog, runs
 from service.broker import make_broker
 from service.live import Live
-from service.pg.connect import connect
+from service.postgres import connect
 from service.settings import Settings, to_env
 
 

@@ -20,7 +20,7 @@ from service.dashboard.preview import Previews
 from service.dashboard.redact import Redactor
 from service.live import Live
 from service.pg import schema
-from service.pg.connect import connect
+from service.postgres import connect
 from service.settings import Settings
 
 

@@ -13,8 +13,6 @@ from psycopg import sql
 
 from service.errors import ConfigError
 
-STAGING = "geoload_staging"
-
 DDL = """
 CREATE SCHEMA IF NOT EXISTS geoload;
 CREATE SCHEMA IF NOT EXISTS geoload_staging;
@@ -145,12 +143,6 @@ def ensure(conn: psycopg.Connection) -> None:
         if _version(conn) != VERSION:
             conn.execute(DDL)
             conn.execute(sql.SQL("COMMENT ON SCHEMA geoload IS {}").format(sql.Literal(VERSION)))
-
-
-def ensure_schemas(conn: psycopg.Connection, schemas: tuple[str, ...]) -> None:
-    """The target schemas a dataset's tables live in (``gadm``, ``timezone``)."""
-    for schema in schemas:
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
 
 
 def _version(conn: psycopg.Connection) -> str | None:

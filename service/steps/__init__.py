@@ -19,7 +19,7 @@ from service import catalog, ledger
 from service.catalog import Dataset
 from service.errors import BadMessage, BadSource
 from service.messages import CHUNK, FINISH, PUBLISH, Next
-from service.pg.connect import reused
+from service.postgres import reused
 from service.settings import Settings
 
 

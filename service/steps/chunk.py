@@ -21,14 +21,15 @@ from typing import Any
 
 import pyarrow.compute as pc
 
-from service import budget, ledger
-from service.columns import Column, ColumnPlan
+from service import ledger
 from service.data_warnings import MAX_LISTED, DroppedFeature
 from service.errors import BadMessage, BadSource, GeoloadError
 from service.fetch import LocalCopy, fetch
 from service.live import Live
+from service.load import budget
+from service.load.columns import Column, ColumnPlan
+from service.load.copy import Copier
 from service.messages import FINISH, Next
-from service.pg.copy import Copier
 from service.read import BATCH_ROWS, LayerInfo, batches
 from service.repair import Repaired, repair
 from service.settings import Settings

@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from service import ledger, publish
+from service import ledger
 from service.messages import CHUNK, describe
-from service.pg.connect import connect
+from service.postgres import connect
+from service.publish import swap as publish
 from service.settings import Settings
 from service.steps import Outcome
 

@@ -8,8 +8,8 @@ touched, so readers are not blocked while indexes build.
 from __future__ import annotations
 
 from service import ledger
+from service.load import staging
 from service.messages import PUBLISH, Next
-from service.pg import staging
 from service.settings import Settings
 from service.steps import Outcome, check_ids, load_context, refused_data, skipped
 

@@ -11,10 +11,10 @@ import numpy as np
 
 from service import data_warnings, ledger
 from service.catalog import Dataset, Layer
-from service.columns import plan_columns
 from service.errors import BadSource
 from service.fetch import LocalCopy, fetch
-from service.pg import schema, staging
+from service.load import staging
+from service.load.columns import plan_columns
 from service.read import POLYGONAL, LayerInfo, feature_sizes, layer_info
 from service.settings import Settings
 from service.steps import Outcome, check_ids, load_context, moves_on, skipped
@@ -37,7 +37,7 @@ def plan_load(settings: Settings, run_id: str, dataset: str) -> Outcome:
             locked = ledger.get_load(conn, run_id, dataset, lock=True)
             assert locked is not None
             if locked.layers_total is None and not locked.finished:
-                schema.ensure_schemas(conn, ds.schemas)
+                staging.ensure_schemas(conn, ds.schemas)
                 for plan in plans:
                     staging.create(conn, plan.staging_table, plan.columns)
                 ledger.save_plan(conn, load.load_id, plans)

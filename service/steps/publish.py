@@ -12,9 +12,10 @@ from typing import Any
 
 import psycopg
 
-from service import data_warnings, ledger, publish
+from service import data_warnings, ledger
 from service.catalog import Dataset
 from service.data_warnings import DataWarning
+from service.publish import swap as publish
 from service.settings import Settings
 from service.steps import Outcome, check_ids, load_context, skipped
 

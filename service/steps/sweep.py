@@ -21,11 +21,12 @@ from typing import Any
 
 import psycopg
 
-from service import catalog, ledger, publish
+from service import catalog, ledger
 from service.errors import ConfigError
+from service.load.names import STAGING
 from service.messages import FETCH, PLAN, SWEEP, Next
-from service.pg.connect import connect
-from service.pg.schema import STAGING
+from service.postgres import connect
+from service.publish import swap as publish
 from service.settings import Settings
 from service.steps import moves_on
 

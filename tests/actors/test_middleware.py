@@ -21,8 +21,8 @@ from psycopg import sql
 
 from service.identity import worker_id
 from service.live import Live
+from service.load.names import STAGING
 from service.messages import CHUNK, FETCH, PLAN, Next
-from service.pg.schema import STAGING
 from service.settings import Settings
 from service.steps import chunk
 from service.steps.failure import record_failure

@@ -21,7 +21,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from service.live import Live
-from service.pg.connect import connect
+from service.postgres import connect
 from service.runs import status
 from tests.conftest import Workers, purge_queue
 from tests.service.dashboard.support import SCREENSHOTS, TIMEZONE_PATH

@@ -14,9 +14,9 @@ import pytest
 import requests
 
 from service import ledger
-from service.columns import Column
 from service.dashboard.preview import MAX_FEATURES
 from service.dashboard.server import Server
+from service.load.columns import Column
 from tests.conftest import Workers, run_cli
 from tests.service.dashboard.support import (
     GADM_PATH,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from service import publish
 from service.messages import FETCH, PLAN, PUBLISH, Next
+from service.publish import swap as publish
 from tests.conftest import new_upstream_version
 from tests.steps_driver import drain, new_run, run_step
 

@@ -12,8 +12,8 @@ from dataclasses import replace
 import psycopg
 import pytest
 
-from service import publish
 from service.messages import CHUNK, FETCH, FINISH, PLAN, PUBLISH, Next
+from service.publish import swap as publish
 from tests.conftest import new_upstream_version
 from tests.steps_driver import drain, new_run, run_step
 

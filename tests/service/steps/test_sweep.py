@@ -78,7 +78,7 @@ def _load(settings, run_id: str) -> dict:
 def test_the_sweep_drops_the_staging_tables_a_failed_load_left(clean_db, monkeypatch):
     """Issue 12, item 7: a chunk fails for good while another layer's index build holds its
     table, so ``record_failure`` can't drop that one; its redelivery drops nothing either."""
-    from service import publish
+    from service.publish import swap as publish
     from service.steps import failure
 
     settings = clean_db

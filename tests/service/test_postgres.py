@@ -5,7 +5,7 @@ import threading
 import psycopg
 import pytest
 
-from service.pg.connect import reused
+from service.postgres import reused
 
 
 def _pid(conn) -> int:

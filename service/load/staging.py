@@ -12,16 +12,16 @@ from collections.abc import Iterable
 import psycopg
 from psycopg import sql
 
-from service.columns import GEOMETRY_COLUMN, Column
-from service.pg import names
-from service.pg.schema import STAGING
+from service.load import names
+from service.load.columns import GEOMETRY_COLUMN, Column
+from service.load.names import STAGING
 
 SRID = 4326
 
 
 def staging_name(dataset: str, table: str, load_id: int) -> str:
     """``gadm__adm_2__l17`` for catalog table ``gadm.adm_2``: unique per load, never cut
-    short by PostgreSQL (see :mod:`service.pg.names`)."""
+    short by PostgreSQL (see :mod:`service.load.names`)."""
     return names.staging_table(dataset, table.split(".", 1)[1], load_id)
 
 
@@ -41,6 +41,12 @@ def create(conn: psycopg.Connection, name: str, columns: Iterable[Column]) -> No
     if lz4_available(conn):
         conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET COMPRESSION lz4").format(
             table, sql.Identifier(GEOMETRY_COLUMN)))
+
+
+def ensure_schemas(conn: psycopg.Connection, schemas: tuple[str, ...]) -> None:
+    """The target schemas a dataset's tables live in (``gadm``, ``timezone``)."""
+    for schema in schemas:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
 
 
 def lz4_available(conn: psycopg.Connection) -> bool:

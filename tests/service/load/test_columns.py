@@ -1,9 +1,9 @@
 import pytest
 
 from service.catalog import Field, Layer
-from service.columns import plan_columns
 from service.data_warnings import IGNORED_FIELD, MISSING_FIELD, TYPE_CHANGED, UNKNOWN_FIELD
 from service.errors import BadSource
+from service.load.columns import plan_columns
 from service.read import LayerInfo, SourceField
 
 LAYER = Layer(name="L", table="s.t", fields=(Field("GID_0", key=True), Field("NAME_0"),

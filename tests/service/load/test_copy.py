@@ -8,10 +8,11 @@ import pytest
 import shapely
 from psycopg import sql
 
-from service.columns import Column
-from service.pg import copy as copy_module
-from service.pg import schema, staging
-from service.pg.copy import Copier
+from service.load import copy as copy_module
+from service.load import staging
+from service.load.columns import Column
+from service.load.copy import Copier
+from service.pg import schema
 
 COLUMNS = [
     Column("gid", "__fid", "bigint"), Column("name", "name", "text"),

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from psycopg import sql
 
-from service.columns import Column
-from service.pg import schema, staging
-from service.pg.schema import STAGING
-from service.publish import retired_name
+from service.load import staging
+from service.load.columns import Column
+from service.load.names import STAGING
+from service.pg import schema
+from service.publish.swap import retired_name
 
 LONG_DATASET = "natural_earth_admin_1_states_provinces"
 LONG_TABLE = "natural_earth.admin_1_states_provinces_lakes"

@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
+#: The schema a load's tables are built in, before they are published.
+STAGING = "geoload_staging"
 #: PostgreSQL's NAMEDATALEN - 1.
 MAX_BYTES = 63
 #: Load ids (bigserial) the catalog leaves room for: ten billion loads.

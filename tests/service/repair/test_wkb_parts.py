@@ -1,7 +1,7 @@
 import numpy as np
 import shapely
 
-from service.wkb_parts import groups, lengths, polygon_spans
+from service.repair.wkb_parts import groups, lengths, polygon_spans
 
 
 def test_polygon_spans_walk_only_plain_2d_little_endian_multipolygons():

@@ -17,9 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
-from service import wkb_parts
-from service.columns import FID_SOURCE, GEOMETRY_COLUMN, Column
-from service.pg.staging import staged
+from service.load.columns import FID_SOURCE, GEOMETRY_COLUMN, Column
+from service.load.staging import staged
+from service.repair import wkb_parts
 
 #: The Arrow type whose binary wire format is the PostgreSQL column's. A geometry goes as
 #: bytea: in binary COPY PostGIS reads the field as (E)WKB.

@@ -5,7 +5,7 @@ milliseconds. A reader blocked on the old table re-resolves the name after
 commit and reads the new one, so readers see the old version or the new one,
 never a mix, an empty table or a missing one. The old tables are moved aside
 and dropped only after the commit. Users' views on the live tables are created
-again on the new ones in the same transaction (:mod:`service.pg.dependents`).
+again on the new ones in the same transaction (:mod:`service.publish.dependents`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from service.pg import dependents, names
-from service.pg.schema import STAGING
+from service.load import names
+from service.load.names import STAGING
+from service.publish import dependents
 
 log = logging.getLogger(__name__)
 #: How long the swap waits for readers holding the old tables before retrying.

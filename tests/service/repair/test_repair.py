@@ -83,8 +83,8 @@ def test_valid_source_wkb_passes_through_byte_for_byte_like_geos_would_write_it(
 
 
 def test_is_valid_part_by_part_agrees_with_geos_on_every_kind_of_multipolygon(monkeypatch):
-    from service import repair as repair_module
     from service.repair import is_valid
+    from service.repair import validity as repair_module
 
     monkeypatch.setattr(repair_module, "PART_BY_PART_MIN_VERTICES", 1)  # every one of these
 
@@ -112,7 +112,7 @@ def test_is_valid_part_by_part_agrees_with_geos_on_every_kind_of_multipolygon(mo
 
 
 def test_big_multipolygons_checked_from_their_bytes_repair_exactly_as_whole(monkeypatch):
-    from service import repair as repair_module
+    from service.repair import validity as repair_module
 
     cases = [
         "MULTIPOLYGON(((0 0,1 0,1 1,0 1,0 0)),((5 5,6 5,6 6,5 6,5 5)))",        # apart: as is
@@ -146,6 +146,6 @@ def test_big_multipolygons_checked_from_their_bytes_repair_exactly_as_whole(monk
     assert list(whole.out_of_bounds) == [5] and list(whole.unrepairable) == [9]
     assert list(whole.malformed) == [11, 13]  # GEOS reads past a trailing byte (row 12)
     assert by_parts.wkb[0] is data[0]   # apart and valid: its own bytes, untouched
-    decided = [repair_module._valid_apart(w) for w in data[:5]]
+    decided = [repair_module.valid_apart(w) for w in data[:5]]
     assert decided == [True, False, False, False, False]  # [4]: valid, but envelopes meet
 

@@ -3,7 +3,7 @@
 import threading
 import time
 
-from service.budget import Budget, send_order
+from service.load.budget import Budget, send_order
 
 
 def test_a_chunk_waits_until_its_weight_fits_and_a_huge_one_runs_alone():

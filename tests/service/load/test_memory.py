@@ -6,7 +6,7 @@ import sys
 
 SCRIPT = """
 import ctypes, sys
-from service.malloc import return_large_buffers
+from service.load.memory import return_large_buffers
 
 if sys.argv[1] == "pinned":
     assert return_large_buffers()
@@ -36,7 +36,7 @@ def test_a_big_block_is_mmapped_and_not_left_in_the_heap():
 
 FREED_SCRIPT = """
 import ctypes, sys
-from service.malloc import give_back_freed, return_large_buffers
+from service.load.memory import give_back_freed, return_large_buffers
 
 def rss():
     for line in open("/proc/self/status"):
