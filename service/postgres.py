@@ -1,4 +1,4 @@
-"""Connections to PostGIS that fail fast and say where they tried.
+"""Connections to PostGIS that fail fast and say where they tried, and what a refusal means.
 
 psycopg 3 rather than psycopg2: its binary COPY takes the rows pgpq encodes from
 Arrow, so WKB goes straight to PostGIS's binary input, the cheapest path the
@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg.pq import TransactionStatus
 
-from service.errors import ConfigError, ServiceUnavailable
+from service.errors import BadSource, ConfigError, ServiceUnavailable
 from service.identity import worker_id
 from service.settings import Settings
 from service.urls import mask
@@ -86,6 +86,20 @@ def _answers(conn: psycopg.Connection) -> bool:
     except psycopg.Error:
         return False
     return True
+
+
+@contextmanager
+def refused_data(dataset: str, what: str) -> Iterator[None]:
+    """PostgreSQL refusing a value (duplicate key, bad encoding) is the source's fault: no retry."""
+    try:
+        yield
+    except (psycopg.errors.DataError, psycopg.errors.IntegrityError,
+            psycopg.errors.ProgramLimitExceeded) as exc:
+        detail = exc.diag.message_primary or str(exc)
+        extra = f" ({exc.diag.message_detail})" if exc.diag.message_detail else ""
+        raise BadSource(f"{what}: PostgreSQL refused the data: {detail}{extra}", dataset=dataset,
+                        hint="the source breaks an assumption of the catalog (unique key, "
+                             "encoding); fix the catalog or report it upstream") from exc
 
 
 def _first_line(text: str) -> str:

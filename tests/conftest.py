@@ -26,8 +26,8 @@ import pytest
 
 from devtools.workers import WorkerGroup
 from service import settings as config
+from service.ledger import schema
 from service.live import Live
-from service.pg import schema
 from service.settings import Settings, to_env
 
 ROOT = Path(__file__).resolve().parents[1]

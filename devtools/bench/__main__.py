@@ -10,12 +10,12 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import psycopg
-
 from devtools.bench import data, memory, peers, report, runner
 from devtools.testdata.server import serve
 from service import cli
 from service import settings as config
+from service.ledger import runs as run_ledger
+from service.postgres import connect
 from service.settings import Settings
 
 
@@ -107,9 +107,8 @@ def enqueue_row(settings: Settings, runs: int) -> report.Row:
     probe = replace(settings, queue=f"{settings.queue}-enqueue")
     times = [runner.enqueue_wall_seconds(probe, ["gadm", "timezone"]) for _ in range(runs + 2)]
     runner.purge(probe)
-    with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        conn.execute("DELETE FROM geoload.runs WHERE origin = 'cli' AND run_id IN (SELECT run_id "
-                     "FROM geoload.loads WHERE status = 'queued')")
+    with connect(settings, autocommit=True) as conn:
+        run_ledger.forget_unstarted(conn, "cli")
     return report.Row("both", "enqueue (producer CLI)", times)
 
 

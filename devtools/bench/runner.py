@@ -15,9 +15,11 @@ from psycopg import sql
 
 from devtools.bench.cpu import Busy
 from devtools.workers import ROOT, WorkerGroup
-from service import catalog, runs
-from service.broker import make_broker
+from service import catalog
+from service.ledger.status import RunStatus, run_status
 from service.live import Live
+from service.pipeline.broker import make_broker
+from service.pipeline.start import start
 from service.postgres import connect
 from service.settings import Settings, to_env
 
@@ -92,16 +94,15 @@ def bench_settings(base: Settings, database: str) -> Settings:
 def _start(settings: Settings, dataset: str) -> str:
     broker = make_broker(settings)
     with connect(settings, autocommit=True) as conn:
-        return runs.start(settings, conn, broker, [catalog.get(dataset)],
-                          origin="bench").run_id
+        return start(settings, conn, broker, [catalog.get(dataset)], origin="bench").run_id
 
 
-def _wait(settings: Settings, run_id: str, timeout: float = 3600) -> runs.RunStatus:
+def _wait(settings: Settings, run_id: str, timeout: float = 3600) -> RunStatus:
     live = Live(settings)
     deadline = time.monotonic() + timeout
     with connect(settings, autocommit=True) as conn:
         while time.monotonic() < deadline:
-            status = runs.status(conn, live, run_id)
+            status = run_status(conn, live, run_id)
             if status is not None and status.finished:
                 return status
             time.sleep(0.05)

@@ -10,28 +10,20 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from service.dashboard import history, queues
 from service.dashboard.api import workers
 from service.dashboard.context import Context
 from service.errors import ServiceUnavailable
-from service.runs import DatasetStatus, RunStatus
+from service.ledger import history
+from service.ledger.status import load_states, run_state
+from service.pipeline.broker import queue_counts
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-
-def derived_status(states: list[str]) -> str:
-    """A run's status from its loads' statuses, by :class:`RunStatus`'s own rule."""
-    stubs = [DatasetStatus(dataset="", status=s, release=None, source_url=None, bytes=None,
-                           sha256=None, started_at=None, finished_at=None, error=None,
-                           error_step=None, download=None) for s in states]
-    return RunStatus(run_id="", created_at=datetime.now(UTC), origin="", retry_of=None,
-                     datasets=stubs).status
 
 
 class LoadCollector(Collector):
@@ -57,7 +49,7 @@ class LoadCollector(Collector):
     def _history(self) -> Iterator[Metric]:
         with self.ctx.db() as conn:
             sums = history.totals(conn)
-            states = history.load_states(conn)
+            states = load_states(conn)
         features = CounterMetricFamily("geoload_features_loaded",
                                        "Features loaded, over every run", labels=["dataset",
                                                                                   "layer"])
@@ -85,7 +77,7 @@ class LoadCollector(Collector):
                     self._runs(states))
 
     @staticmethod
-    def _last(rows: list[dict]) -> Iterator[Metric]:  # type: ignore[type-arg]
+    def _last(rows: list[dict[str, Any]]) -> Iterator[Metric]:
         speed = GaugeMetricFamily("geoload_last_load_features_per_second",
                                   "Features per second of the last published load",
                                   labels=["dataset"])
@@ -104,13 +96,13 @@ class LoadCollector(Collector):
     @staticmethod
     def _runs(states: dict[str, list[str]]) -> Metric:
         runs = GaugeMetricFamily("geoload_runs", "Runs by status", labels=["status"])
-        counted = Counter(derived_status(s) for s in states.values())
+        counted = Counter(run_state(s) for s in states.values())
         for status in ("queued", "running", "failing", "failed", "superseded", "succeeded"):
             runs.add_metric([status], counted.get(status, 0))
         return runs
 
     def _queue(self) -> Iterator[Metric]:
-        counts = queues.counts(self.ctx.settings)
+        counts = queue_counts(self.ctx.settings)
         gauge = GaugeMetricFamily("geoload_queue_messages", "Messages in our RabbitMQ queues",
                                   labels=["queue", "state"])
         for state in ("ready", "unacked", "delayed", "dead"):

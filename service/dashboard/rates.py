@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from service import ledger
-from service.runs import RunStatus
+from service.ledger.records import TERMINAL
+from service.ledger.status import RunStatus
 
 
 def now() -> datetime:
@@ -62,7 +62,7 @@ def run_detail(run: RunStatus, timings: dict[tuple[str, str], dict[str, Any]],
     data = run.as_json()
     data["duration_s"] = seconds(run.created_at, run.finished_at or at)
     for dataset, raw in zip(run.datasets, data["datasets"]):
-        ended = dataset.status in ledger.TERMINAL
+        ended = dataset.status in TERMINAL
         starts, ends = [], []
         for layer, raw_layer in zip(dataset.layers, raw["layers"]):
             timing = timings.get((dataset.dataset, layer.layer), {})

@@ -1,7 +1,7 @@
 """A worker process's budget of chunk weight in flight, so that memory has a bound.
 
 A chunk weighs its WKB bytes plus twice its largest feature's (see
-:func:`service.steps.plan.cut_chunks`): GDAL's read buffers and GEOS's noding index
+:func:`service.load.plan.cut_chunks`): GDAL's read buffers and GEOS's noding index
 make one huge polygon cost far more than as many bytes of small ones. Threads of
 one process share this budget: a chunk waits until its weight fits, and a chunk
 heavier than the whole budget (one huge polygon) runs alone. Peak RSS is then set

@@ -55,6 +55,10 @@ class Column:
     def as_json(self) -> dict[str, str | None]:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, data: dict[str, str | None]) -> "Column":
+        return cls(str(data["name"]), data["source"], str(data["type"]))
+
 
 @dataclass(frozen=True)
 class ColumnPlan:

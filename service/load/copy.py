@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
+from types import TracebackType
 
 import numpy as np
 import pgpq
@@ -66,11 +67,12 @@ class Copier:
         self._copy.write(self._encoder.write_header())
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         assert self._manager is not None and self._copy is not None
-        if exc[0] is None:
+        if kind is None:
             self._copy.write(self._encoder.finish())
-        self._manager.__exit__(*exc)  # type: ignore[arg-type]
+        self._manager.__exit__(kind, exc, tb)
 
     def write(self, batch: pa.RecordBatch, wkb: np.ndarray) -> None:
         """Rows of ``batch`` (standardized by :func:`service.read.batches`) with repaired WKB."""

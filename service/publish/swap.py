@@ -11,8 +11,7 @@ again on the new ones in the same transaction (:mod:`service.publish.dependents`
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
 
 import psycopg
 from psycopg import sql
@@ -31,8 +30,9 @@ def retired_name(dataset: str, table: str, load_id: int) -> str:
 
 
 def swap(conn: psycopg.Connection, dataset: str, load_id: int,
-         layers: Iterable[dict[str, Any]]) -> list[str]:
-    """Publish every layer's staging table; returns the retired tables to drop after commit.
+         tables: Mapping[str, str]) -> list[str]:
+    """Publish each staging table of ``tables`` (live ``schema.table`` → staging table);
+    returns the retired tables to drop after commit.
 
     Call inside a transaction; keep its grants on the new tables, and its users' views,
     re-created on them. Anything else depending on a live table raises
@@ -40,15 +40,14 @@ def swap(conn: psycopg.Connection, dataset: str, load_id: int,
     """
     limit_lock_wait(conn)
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"geoload.publish:{dataset}",))
-    layers = list(layers)
-    views = dependents.views_on(conn, dataset, [row["target_table"] for row in layers])
+    views = dependents.views_on(conn, dataset, list(tables))
     dependents.drop(conn, views)
     retired = []
-    for layer in layers:
-        schema, table = layer["target_table"].split(".", 1)
+    for target, staging_table in tables.items():
+        schema, table = target.split(".", 1)
         old = retired_name(dataset, table, load_id)
         had_live = _retire(conn, schema, table, old)
-        _install(conn, layer["staging_table"], schema, table)
+        _install(conn, staging_table, schema, table)
         if had_live:
             _copy_grants(conn, sql.Identifier(STAGING, old), sql.Identifier(schema, table))
             retired.append(old)

@@ -30,10 +30,10 @@ from psycopg.rows import dict_row
 from devtools.testdata.mirror import GADM_URL, Manifest, generate, mirror_path, timezone_url
 from devtools.testdata.server import DataServer, Request, serve
 from devtools.workers import WorkerGroup
-from service import ledger
 from service import settings as config
-from service.broker import make_broker, send
-from service.messages import Next
+from service.ledger import runs
+from service.pipeline.broker import make_broker, send
+from service.pipeline.messages import Next
 from service.settings import Settings, to_env
 from tests.conftest import ROOT, purge_queue, reset_database
 
@@ -217,7 +217,7 @@ class Stack:
     def new_run(self, *datasets: str) -> str:
         """A run recorded as the CLI records one, for tests that send its messages by hand."""
         with psycopg.connect(self.settings.database_url, autocommit=True) as conn:
-            return ledger.create_run(conn, list(datasets), {d: None for d in datasets})
+            return runs.create(conn, list(datasets), {d: None for d in datasets})
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """Take every message out of the dead-letter queue, decoded."""

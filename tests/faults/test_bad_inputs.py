@@ -20,7 +20,7 @@ import pyarrow as pa
 import pytest
 import shapely
 
-from service.messages import CHUNK, FETCH, FINISH, PLAN, Next
+from service.pipeline.messages import CHUNK, FETCH, FINISH, PLAN, Next
 from tests.faults.harness import (
     GoodFiles,
     Run,
@@ -311,7 +311,7 @@ def test_hand_crafted_messages_are_dead_lettered_without_crashing_the_worker(sta
 def test_hand_crafted_calls_that_fit_no_signature_are_not_retried(stack, previous):
     import dramatiq
 
-    from service.broker import make_broker
+    from service.pipeline.broker import make_broker
 
     stack.dead_letters()
     broker = make_broker(stack.settings)

@@ -34,7 +34,7 @@ from service.catalog import gadm
 from service.errors import BadSource, ConfigError
 from service.fetch import fetch
 from service.fetch.http import Limits, download
-from service.messages import FETCH, Next
+from service.pipeline.messages import FETCH, Next
 from service.settings import Settings
 from tests.conftest import ADMIN_URL, TEST_DB, purge_queue
 from tests.faults.harness import (
@@ -391,7 +391,7 @@ def test_workers_log_an_outage_without_passwords(stack, tmp_path, service):
 
 
 def _send_to(settings: Settings, step: Next) -> None:
-    from service.broker import make_broker, send
+    from service.pipeline.broker import make_broker, send
 
     broker = make_broker(settings)
     try:

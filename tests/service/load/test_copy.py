@@ -8,11 +8,11 @@ import pytest
 import shapely
 from psycopg import sql
 
+from service.ledger import schema
 from service.load import copy as copy_module
 from service.load import staging
 from service.load.columns import Column
 from service.load.copy import Copier
-from service.pg import schema
 
 COLUMNS = [
     Column("gid", "__fid", "bigint"), Column("name", "name", "text"),

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from psycopg import sql
 
+from service.ledger import schema
 from service.load import staging
 from service.load.columns import Column
 from service.load.names import STAGING
-from service.pg import schema
 from service.publish.swap import retired_name
 
 LONG_DATASET = "natural_earth_admin_1_states_provinces"
