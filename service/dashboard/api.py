@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any
 from urllib.parse import quote
 
@@ -23,6 +24,7 @@ from service.dashboard.errors import HTTPError
 from service.errors import GeoloadError, ServiceUnavailable, UnknownDataset
 from service.ledger import history
 from service.ledger import runs as run_ledger
+from service.ledger.history import LatestLoad, LiveLoad
 from service.ledger.status import run_status
 from service.live import HEARTBEAT_TTL_S
 from service.pipeline import broker as messaging
@@ -91,9 +93,9 @@ def datasets(ctx: Context, query: Query) -> dict[str, Any]:
                          for name, ds in sorted(catalog.DATASETS.items())]}
 
 
-def _dataset(ds: catalog.Dataset, load: dict[str, Any] | None, latest: dict[str, Any] | None,
+def _dataset(ds: catalog.Dataset, load: LiveLoad | None, latest: LatestLoad | None,
              sizes: dict[str, int | None]) -> dict[str, Any]:
-    summary = (load or {}).get("layers") or {}
+    summary = (load.layers if load else None) or {}
     layers = []
     for layer in ds.layers:
         counts = summary.get(layer.name, {})
@@ -108,18 +110,18 @@ def _dataset(ds: catalog.Dataset, load: dict[str, Any] | None, latest: dict[str,
         })
     version = None
     if load:
-        version = {key: load[key] for key in ("load_id", "run_id", "release", "etag",
-                                              "last_modified", "bytes", "sha256", "fetched_at",
-                                              "finished_at")}
-        version["source_url"] = mask(load["source_url"]) if load["source_url"] else None
-    newer = latest if latest and (load is None or latest["load_id"] != load["load_id"]) else None
+        version = {key: getattr(load, key) for key in (
+            "load_id", "run_id", "release", "etag", "last_modified", "bytes", "sha256",
+            "fetched_at", "finished_at")}
+        version["source_url"] = mask(load.source_url) if load.source_url else None
+    newer = latest if latest and (load is None or latest.load_id != load.load_id) else None
     return {
         "dataset": ds.name, "title": ds.title, "licence": ds.licence, "homepage": ds.homepage,
         "loaded": load is not None, "version": version,
-        "layers": layers, "warnings": (load or {}).get("warnings") or [],
+        "layers": layers, "warnings": (load.warnings if load else None) or [],
         "table_bytes": sum(layer["table_bytes"] or 0 for layer in layers),
-        "latest_attempt": newer and {key: newer[key] for key in ("run_id", "status", "error",
-                                                                   "started_at", "finished_at")},
+        "latest_attempt": newer and {key: getattr(newer, key) for key in (
+            "run_id", "status", "error", "started_at", "finished_at")},
     }
 
 
@@ -127,7 +129,7 @@ def failures(ctx: Context, query: Query) -> dict[str, Any]:
     """Failed loads with their chunk, attempts and worker, and the dead-lettered messages."""
     limit = _int_arg(query, "limit", 100, 1, 1000)
     with ctx.db() as conn:
-        failed = history.failures(conn, limit)
+        failed = [asdict(f) for f in history.failures(conn, limit)]
     dead: list[dict[str, Any]] = []
     error = None
     try:
@@ -265,7 +267,7 @@ def preview(ctx: Context, dataset: str, layer: str) -> bytes:
         raise HTTPError(404, str(exc)) from exc
     with ctx.db() as conn:
         load = history.published(conn).get(dataset)
-        svg = ctx.previews.get(conn, spec, load["load_id"]) if load else None
+        svg = ctx.previews.get(conn, spec, load.load_id) if load else None
     if svg is None:
         raise HTTPError(404, f"{spec.table} is not loaded")
     return svg
