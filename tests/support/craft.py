@@ -15,6 +15,7 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ import shapely
 from pyogrio import raw
 
 from devtools.testdata.gadm import GPKG_NAME
+from devtools.testdata.mirror import Manifest, generate
 from devtools.testdata.timezone import STEM as TIMEZONE_STEM
 
 #: An edit turns a layer's Arrow table (fields, then WKB ``geom``) into the bad one.
@@ -34,7 +36,24 @@ _LOCAL = struct.Struct("<4s5H3L2H")
 _CENTRAL = struct.Struct("<4s6H3L5H2L")
 
 
-# --- reading the good files ------------------------------------------------------------
+# --- the good files ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GoodFiles:
+    """The tiny generated files every crafted file starts from."""
+
+    gadm_zip: Path
+    gadm_gpkg: Path
+    timezone_zip: Path
+
+
+def good_files(folder: Path, release: str) -> GoodFiles:
+    """Generate the tiny files once and extract the GeoPackage the crafts start from."""
+    manifest: Manifest = generate(folder / "upstream", size="tiny", timezone_release=release)
+    with zipfile.ZipFile(manifest.gadm.path) as zf:
+        gpkg = Path(zf.extract(manifest.gadm.member, folder / "gpkg"))
+    return GoodFiles(manifest.gadm.path, gpkg, manifest.timezone.path)
+
 
 def read_layers(path: Path | str, layers: list[str] | None = None) -> dict[str, pa.Table]:
     """Every layer (or the named ones) as a plain Arrow table, geometry as WKB ``geom``."""

@@ -15,8 +15,8 @@ from service.load import staging
 from service.load.chunk import INDEX_MAX_BYTES, Unloadable, copy_chunk
 from service.load.plan import plan_layer
 from service.load.records import PlannedLayer
-from tests.faults.harness import good_files
 from tests.support import craft
+from tests.support.craft import good_files
 from tests.support.db import one
 
 COLLAPSED = shapely.MultiPolygon([shapely.Polygon([(0, 0), (1, 1), (2, 2), (0, 0)])])

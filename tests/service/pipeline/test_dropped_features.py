@@ -12,8 +12,8 @@ from devtools.testdata.mirror import GADM_URL, mirror_path
 from devtools.testdata.server import serve
 from service.data_warnings import MAX_LISTED
 from service.pipeline.messages import CHUNK, FETCH, PLAN, Next
-from tests.faults.harness import good_files
 from tests.support import craft
+from tests.support.craft import good_files
 from tests.support.driver import drain, new_run, run_step
 
 COLLAPSED = shapely.MultiPolygon([shapely.Polygon([(0, 0), (1, 1), (2, 2), (0, 0)])])

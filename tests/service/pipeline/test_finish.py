@@ -13,8 +13,8 @@ from devtools.testdata.timezone import STEM
 from service.errors import BadSource
 from service.load import names
 from service.pipeline.messages import CHUNK, FETCH, FINISH, PLAN, PUBLISH, Next
-from tests.faults.harness import good_files
 from tests.support import craft
+from tests.support.craft import good_files
 from tests.support.db import one
 from tests.support.driver import drain, new_run, run_step
 
