@@ -1,8 +1,8 @@
 """The Dramatiq layer: ``dramatiq actors`` (workers) and ``periodiq actors`` (scheduler).
 
 The broker and every middleware are set up here, before the actor modules
-are imported, as Dramatiq requires. Actors are thin: each calls one function
-of :mod:`service.steps` and sends the follow-up messages it returns.
+are imported, as Dramatiq requires. Actors are thin: each hands its message to
+the pipeline's dispatch table (:mod:`service.pipeline.steps`).
 """
 
 from dramatiq.middleware import Retries
@@ -10,11 +10,11 @@ from periodiq import PeriodiqMiddleware
 
 from actors.middleware import FailureRecorder, GiveBackMemory, Heartbeat
 from service import settings as _config
-from service.broker import make_broker
-from service.malloc import return_large_buffers
+from service.load.memory import return_large_buffers
+from service.pipeline.broker import make_broker
 
 SETTINGS = _config.get()
-return_large_buffers()  # before any chunk runs: see service/malloc.py
+return_large_buffers()  # before any chunk runs: see service/load/memory.py
 #: A periodic tick older than this (a scheduler or worker outage) is dropped, not run late.
 PERIODIC_SKIP_DELAY_S = 600
 
@@ -28,6 +28,6 @@ if SETTINGS.worker_metrics:
 
     broker.add_middleware(Prometheus())
 
-from actors import failures, refresh, stages, sweep  # noqa: E402  (bind to the broker above)
+from actors import refresh, stages, sweep  # noqa: E402  (bind to the broker above)
 
-__all__ = ["broker", "failures", "refresh", "stages", "sweep"]
+__all__ = ["broker", "refresh", "stages", "sweep"]

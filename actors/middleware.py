@@ -18,10 +18,10 @@ from dramatiq.middleware import Middleware, TimeLimit, TimeLimitExceeded
 from service.errors import BadMessage
 from service.identity import worker_id
 from service.live import Live
-from service.malloc import give_back_freed
-from service.messages import FAILURE, Next, describe, to_dramatiq
+from service.load.memory import give_back_freed
+from service.pipeline.failure import record_attempt, report_dead
+from service.pipeline.messages import describe
 from service.settings import Settings
-from service.steps.failure import record_attempt
 
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY_S = 5.0
@@ -46,17 +46,16 @@ class FailureRecorder(Middleware):
                         exc_info=True)
 
     def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
-        if not message.failed or message.actor_name == FAILURE:
+        if not message.failed:
             return
         exc = getattr(message, "_exception", None)
         if isinstance(exc, BadMessage):
             return  # not geoload's message: it stays in the dead-letter queue, no run fails
         error_type = type(exc).__name__ if exc else "Failed"
-        step = Next(FAILURE, (message.actor_name, list(message.args), error_type,
-                              error_text(broker, message, exc), worker_id(),
-                              attempts(broker, message, exc)))
         try:
-            broker.enqueue(to_dramatiq(step, self.settings.queue))
+            report_dead(broker, self.settings, message.actor_name, list(message.args),
+                        error_type, error_text(broker, message, exc), worker_id(),
+                        attempts(broker, message, exc))
         except Exception:  # the nack already happened; the dead-letter queue keeps the message
             log.exception("could not record the failure of %s", message.message_id)
 
@@ -107,7 +106,7 @@ def _duration(ms: float) -> str:
 
 class GiveBackMemory(Middleware):
     """After each message, return the memory it freed to the OS (see
-    :func:`service.malloc.give_back_freed`)."""
+    :func:`service.load.memory.give_back_freed`)."""
 
     def after_process_message(self, broker: dramatiq.Broker, message: Any, *,
                               result: Any = None, exception: BaseException | None = None) -> None:
@@ -150,7 +149,8 @@ class Heartbeat(Middleware):
             self.counts["failed" if exception else "processed"] += 1
         self._publish()
 
-    after_skip_message = after_process_message  # type: ignore[assignment]
+    def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        self.after_process_message(broker, message)
 
     def _publish(self) -> None:
         if self._live is None:

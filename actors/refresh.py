@@ -1,7 +1,7 @@
 """refresh_datasets: the scheduler's tick, sent by ``periodiq actors`` on GEOLOAD_REFRESH_CRON.
 
 Run exactly one scheduler; a second one, or a redelivered tick, still loads a
-version only once, because :func:`service.refresh.tick` claims each
+version only once, because :func:`service.pipeline.refresh.tick` claims each
 (dataset, version) before it starts a run.
 """
 
@@ -13,7 +13,7 @@ import dramatiq
 
 from actors import SETTINGS, broker
 from actors.stages import MINUTE_MS, RETRY
-from service import messages, refresh
+from service.pipeline import messages, refresh
 
 
 @dramatiq.actor(actor_name=messages.REFRESH, periodic=refresh.schedule(SETTINGS),

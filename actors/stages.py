@@ -1,18 +1,19 @@
-"""The stage actors: fetch → plan → load chunks → finish layers → publish."""
+"""The stage actors: fetch → plan → load chunks → finish layers → publish, and record_failure.
+
+Each hands its message to the pipeline's dispatch table (:mod:`service.pipeline.steps`),
+which runs the step and sends what comes next; an actor only sets Dramatiq's options.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import dramatiq
 
 from actors import SETTINGS, broker
-from service import messages
-from service.broker import send
-from service.errors import BadMessage, PermanentError
+from service.errors import PermanentError
 from service.live import Live
-from service.steps import Outcome, chunk, fetch, finish, plan, publish
+from service.pipeline import messages, steps
 
 #: Retry transient failures with backoff from 1 s up to 5 min: short enough that a
 #: retried message never waits near RabbitMQ's 30-minute consumer timeout.
@@ -23,45 +24,38 @@ MINUTE_MS = 60_000
 _live = Live(SETTINGS)
 
 
-def run_step(actor: str, step: Callable[..., Outcome], args: tuple[Any, ...],
-             kwargs: dict[str, Any], *, with_live: bool = False) -> dict[str, Any]:
-    """Check the message's arity, run the step, send what it says comes next."""
-    check_arguments(actor, messages.ARGUMENTS[actor], args, kwargs)
-    outcome = step(SETTINGS, _live, *args) if with_live else step(SETTINGS, *args)
-    send(broker, SETTINGS, outcome.next)
-    return outcome.result
-
-
-def check_arguments(actor: str, expected: tuple[str, ...], args: tuple[Any, ...],
-                    kwargs: dict[str, Any], optional: int = 0) -> None:
-    """A message that fits no call is refused once (BadMessage), never retried as TypeError."""
-    if kwargs or not len(expected) - optional <= len(args) <= len(expected):
-        raise BadMessage(f"{actor} takes ({', '.join(expected)}), got {len(args)} argument(s)"
-                         + (f" and keywords {sorted(kwargs)}" if kwargs else ""),
-                         hint="this message was not sent by geoload; discard it")
+def _handle(actor: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    return steps.handle(broker, SETTINGS, _live, actor, args, kwargs)
 
 
 @dramatiq.actor(actor_name=messages.FETCH, time_limit=20 * MINUTE_MS, **RETRY)
 def fetch_source(*args: Any, **kwargs: Any) -> dict[str, Any]:
     """Download into this host's cache; a cut download resumes on retry."""
-    return run_step(messages.FETCH, fetch.fetch_source, args, kwargs, with_live=True)
+    return _handle(messages.FETCH, args, kwargs)
 
 
 @dramatiq.actor(actor_name=messages.PLAN, time_limit=10 * MINUTE_MS, **RETRY)
 def plan_load(*args: Any, **kwargs: Any) -> dict[str, Any]:
-    return run_step(messages.PLAN, plan.plan_load, args, kwargs)
+    return _handle(messages.PLAN, args, kwargs)
 
 
 @dramatiq.actor(actor_name=messages.CHUNK, time_limit=10 * MINUTE_MS, **RETRY)
 def load_chunk(*args: Any, **kwargs: Any) -> dict[str, Any]:
-    return run_step(messages.CHUNK, chunk.load_chunk, args, kwargs, with_live=True)
+    return _handle(messages.CHUNK, args, kwargs)
 
 
 @dramatiq.actor(actor_name=messages.FINISH, time_limit=20 * MINUTE_MS, **RETRY)
 def finish_layer(*args: Any, **kwargs: Any) -> dict[str, Any]:
-    return run_step(messages.FINISH, finish.finish_layer, args, kwargs)
+    return _handle(messages.FINISH, args, kwargs)
 
 
 @dramatiq.actor(actor_name=messages.PUBLISH, time_limit=10 * MINUTE_MS, **RETRY)
 def publish_dataset(*args: Any, **kwargs: Any) -> dict[str, Any]:
-    return run_step(messages.PUBLISH, publish.publish_dataset, args, kwargs)
+    return _handle(messages.PUBLISH, args, kwargs)
+
+
+@dramatiq.actor(actor_name=messages.FAILURE, time_limit=5 * MINUTE_MS, **RETRY)
+def record_failure(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """(actor, args, error_type, error, worker, attempts) of the dead message; sent by the
+    FailureRecorder middleware."""
+    return _handle(messages.FAILURE, args, kwargs)

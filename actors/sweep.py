@@ -9,9 +9,8 @@ from periodiq import cron
 
 from actors import SETTINGS, broker
 from actors.stages import MINUTE_MS, RETRY
-from service import messages
-from service.broker import backlog
-from service.steps import sweep
+from service.pipeline import messages, sweep
+from service.pipeline.broker import backlog
 
 
 @dramatiq.actor(actor_name=messages.SWEEP, periodic=cron("*/10 * * * *"),

@@ -77,6 +77,11 @@ class BadSource(PermanentError):
     """Upstream published something we can't load as it is (bad archive, schema, data)."""
 
 
+class CorruptArchive(BadSource):
+    """An archive that fails to unpack (bad headers, a broken deflate stream, a CRC or size
+    mismatch): the cached copy is worth nothing and is fetched anew."""
+
+
 class PublishBlocked(PermanentError):
     """Objects in the database depend on a live table in a way a swap can't carry over."""
 

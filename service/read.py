@@ -122,10 +122,10 @@ def _sqlite_ident(name: str) -> str:
     return name.replace('"', '""')
 
 
-def fid_filter(info: LayerInfo, first: int, last: int) -> str:
+def fid_filter(fid_column: str, first: int, last: int) -> str:
     """An attribute filter selecting fids ``first..last``; a GeoPackage answers it from its
     rowid index."""
-    column = f'"{_sqlite_ident(info.fid_column)}"' if info.fid_column else "FID"
+    column = f'"{_sqlite_ident(fid_column)}"' if fid_column else "FID"
     return f"{column} >= {int(first)} AND {column} <= {int(last)}"
 
 
@@ -139,22 +139,25 @@ class Batch:
     wkb_bytes: np.ndarray
 
 
-def batches(path: Path, info: LayerInfo, first: int, last: int, columns: list[str],
-            batch_rows: int = BATCH_ROWS, expected: int | None = None) -> Iterator[Batch]:
-    """Batches of fids ``first..last``: fid and the named columns, then WKB geometry.
+def batches(path: Path, layer: str, first: int, last: int, columns: list[str], *,
+            driver: str, fid_column: str, batch_rows: int = BATCH_ROWS,
+            expected: int | None = None) -> Iterator[Batch]:
+    """Batches of fids ``first..last`` of ``layer``: fid and the named columns, then WKB
+    geometry. ``driver`` and ``fid_column`` are the layer's, as :func:`layer_info` found
+    them when it was planned.
 
     Once ``expected`` features are read, the file is closed before the last batch is
     handed out. GDAL keeps its read buffers until then: 42 MB after reading the largest
     timezone, which would otherwise stay held while that feature is repaired and copied.
     """
-    kwargs: dict[str, Any] = dict(layer=info.name, columns=columns, return_fids=True,
+    kwargs: dict[str, Any] = dict(layer=layer, columns=columns, return_fids=True,
                                   use_pyarrow=True, batch_size=batch_rows)
-    if info.driver == "ESRI Shapefile":
+    if driver == "ESRI Shapefile":
         # Shapefile fids are record numbers; asking for them by id seeks through the .shx,
         # where an attribute filter would scan every record (measured 8x slower).
         kwargs["fids"] = np.arange(first, last + 1)
     else:
-        kwargs["where"] = fid_filter(info, first, last)
+        kwargs["where"] = fid_filter(fid_column, first, last)
     try:
         with ExitStack() as source:
             meta, reader = source.enter_context(raw.open_arrow(path, **kwargs))
@@ -164,7 +167,7 @@ def batches(path: Path, info: LayerInfo, first: int, last: int, columns: list[st
             while True:
                 try:
                     batch = _check_text(_standardize(next(stream), fid, geometry, columns),
-                                        columns, info.name, path)
+                                        columns, layer, path)
                 except StopIteration:
                     return
                 seen += batch.num_rows
@@ -185,7 +188,7 @@ def batches(path: Path, info: LayerInfo, first: int, last: int, columns: list[st
                 if seen == expected:
                     return
     except (DataSourceError, DataLayerError) as exc:
-        raise BadSource(f"can't read layer {info.name!r} features {first}..{last}: {exc}",
+        raise BadSource(f"can't read layer {layer!r} features {first}..{last}: {exc}",
                         file=path.name, hint="the file may be damaged; re-run to re-download"
                         ) from exc
 

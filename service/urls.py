@@ -1,11 +1,12 @@
-"""URL helpers: mask passwords before a URL is shown, and route upstream through a mirror."""
+"""Mask the secrets in a URL before it is shown, logged or stored.
+
+(Routing upstream through a mirror is :mod:`service.fetch.mirror`.)
+"""
 
 from __future__ import annotations
 
 import re
 from urllib.parse import urlsplit, urlunsplit
-
-from service.errors import ConfigError
 
 #: Query parameters (``?password=…``, which libpq accepts) and libpq keywords that hold secrets.
 _SECRET_NAMES = r"(?:ssl)?password|passwd|pwd|secret|token|api_?key"
@@ -31,31 +32,3 @@ def mask(url: str) -> str:
         host = parts.netloc.rsplit("@", 1)[1]
         parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
     return urlunsplit(parts._replace(query=_SECRET_PARAM.sub(r"\1\2=***", parts.query)))
-
-
-def mirrored(url: str, mirror: str | None) -> str:
-    """Replace scheme and host of ``url`` by the mirror's, keeping the path.
-
-    A mirror may carry a path prefix: ``http://10.0.0.5/geo`` turns
-    ``https://geodata.ucdavis.edu/gadm/x.zip`` into ``http://10.0.0.5/geo/gadm/x.zip``.
-    """
-    if not mirror:
-        return url
-    target = urlsplit(mirror)
-    if target.scheme not in ("http", "https") or not target.netloc:
-        raise ConfigError(f"GEOLOAD_MIRROR={mask(mirror)!r} is not an http(s) URL",
-                          hint="set it like http://mirror.example:8000 or unset it")
-    source = urlsplit(url)
-    path = target.path.rstrip("/") + source.path
-    return urlunsplit((target.scheme, target.netloc, path, source.query, ""))
-
-
-def check_scheme(url: str, mirror: str | None) -> None:
-    """Upstream is https only; plain http is allowed only for a configured mirror."""
-    scheme = urlsplit(url).scheme
-    if scheme == "https":
-        return
-    if scheme == "http" and mirror and urlsplit(mirror).scheme == "http":
-        return
-    raise ConfigError(f"refusing to download {mask(url)} over {scheme or 'no scheme'}",
-                      hint="upstream URLs must be https; plain http only via GEOLOAD_MIRROR")

@@ -24,11 +24,11 @@ import pika
 import psycopg
 import pytest
 
+from devtools.workers import WorkerGroup
 from service import settings as config
+from service.ledger import schema
 from service.live import Live
-from service.pg import schema
 from service.settings import Settings, to_env
-from service.worker_group import WorkerGroup
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_URL = os.environ.get("GEOLOAD_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -105,7 +105,7 @@ def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings
 @pytest.fixture(scope="session")
 def upstream_files(tmp_path_factory: pytest.TempPathFactory):
     """Generated GADM-like and timezone-like files, laid out at upstream's URL paths."""
-    from service.testdata.mirror import generate
+    from devtools.testdata.mirror import generate
 
     root = tmp_path_factory.mktemp("upstream")
     manifest = generate(root, size="small", timezone_release="2026c")
@@ -115,7 +115,7 @@ def upstream_files(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def upstream(upstream_files):
     """A loopback HTTP server standing in for upstream (Range, ETag, fault injection)."""
-    from service.testdata.server import serve
+    from devtools.testdata.server import serve
 
     root, _ = upstream_files
     with serve(root) as server:
@@ -187,7 +187,7 @@ def new_upstream_version(root: Path, scratch: Path, *, seed: int = 5) -> Iterato
 
     Yields the new version's manifest (its feature counts).
     """
-    from service.testdata.mirror import generate
+    from devtools.testdata.mirror import generate
 
     manifest = generate(scratch / "v2", size="tiny", timezone_release="2026c", seed=seed)
     swapped = []

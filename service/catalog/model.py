@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from service.errors import ConfigError
-from service.pg import names
+from service.load import names
 from service.settings import Settings
 
 #: The key column name meaning "the source's own feature id".
@@ -24,7 +24,7 @@ class Field:
     A ``key`` field is one the data can't do without (GADM's ``GID_k`` joins the
     levels, ``tzid`` names a zone): missing, or of another type, it fails the load.
     Any other field that upstream drops or retypes is loaded anyway, with a warning
-    (see :mod:`service.columns`).
+    (see :mod:`service.load.columns`).
     """
 
     name: str

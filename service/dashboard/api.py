@@ -13,16 +13,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any
 from urllib.parse import quote
 
 from service import catalog
-from service import runs as run_history
-from service.dashboard import history, queues, rates
+from service.dashboard import rates
 from service.dashboard.context import Context
 from service.dashboard.errors import HTTPError
 from service.errors import GeoloadError, ServiceUnavailable, UnknownDataset
+from service.ledger import history
+from service.ledger import runs as run_ledger
+from service.ledger.history import LatestLoad, LiveLoad
+from service.ledger.status import run_status
 from service.live import HEARTBEAT_TTL_S
+from service.pipeline import broker as messaging
+from service.pipeline import dead_letters
+from service.pipeline.start import start
 from service.urls import mask
 
 #: A worker silent for longer than this is shown as stale (it beats every 5 s).
@@ -53,8 +60,8 @@ def runs(ctx: Context, query: Query) -> dict[str, Any]:
     """Recent runs, newest first."""
     limit = _int_arg(query, "limit", 50, 1, 500)
     with ctx.db() as conn:
-        found = [run_history.status(conn, ctx.live, run_id)
-                 for run_id in run_history.recent(conn, limit)]
+        found = [run_status(conn, ctx.live, run_id)
+                 for run_id in run_ledger.recent(conn, limit)]
     at = rates.now()
     return {"runs": [rates.run_summary(run, at) for run in found if run is not None],
             "datasets": catalog.names()}
@@ -63,7 +70,7 @@ def runs(ctx: Context, query: Query) -> dict[str, Any]:
 def run(ctx: Context, query: Query, run_id: str) -> dict[str, Any]:
     """One run: per dataset and layer, loaded of total, throughput and ETA."""
     with ctx.db() as conn:
-        found = run_history.status(conn, ctx.live, run_id)
+        found = run_status(conn, ctx.live, run_id)
         if found is None:
             raise HTTPError(404, f"no run {run_id!r}", hint="see /runs for the runs there are")
         timings = history.layer_timings(conn, run_id)
@@ -86,9 +93,9 @@ def datasets(ctx: Context, query: Query) -> dict[str, Any]:
                          for name, ds in sorted(catalog.DATASETS.items())]}
 
 
-def _dataset(ds: catalog.Dataset, load: dict[str, Any] | None, latest: dict[str, Any] | None,
+def _dataset(ds: catalog.Dataset, load: LiveLoad | None, latest: LatestLoad | None,
              sizes: dict[str, int | None]) -> dict[str, Any]:
-    summary = (load or {}).get("layers") or {}
+    summary = (load.layers if load else None) or {}
     layers = []
     for layer in ds.layers:
         counts = summary.get(layer.name, {})
@@ -103,18 +110,18 @@ def _dataset(ds: catalog.Dataset, load: dict[str, Any] | None, latest: dict[str,
         })
     version = None
     if load:
-        version = {key: load[key] for key in ("load_id", "run_id", "release", "etag",
-                                              "last_modified", "bytes", "sha256", "fetched_at",
-                                              "finished_at")}
-        version["source_url"] = mask(load["source_url"]) if load["source_url"] else None
-    newer = latest if latest and (load is None or latest["load_id"] != load["load_id"]) else None
+        version = {key: getattr(load, key) for key in (
+            "load_id", "run_id", "release", "etag", "last_modified", "bytes", "sha256",
+            "fetched_at", "finished_at")}
+        version["source_url"] = mask(load.source_url) if load.source_url else None
+    newer = latest if latest and (load is None or latest.load_id != load.load_id) else None
     return {
         "dataset": ds.name, "title": ds.title, "licence": ds.licence, "homepage": ds.homepage,
         "loaded": load is not None, "version": version,
-        "layers": layers, "warnings": (load or {}).get("warnings") or [],
+        "layers": layers, "warnings": (load.warnings if load else None) or [],
         "table_bytes": sum(layer["table_bytes"] or 0 for layer in layers),
-        "latest_attempt": newer and {key: newer[key] for key in ("run_id", "status", "error",
-                                                                   "started_at", "finished_at")},
+        "latest_attempt": newer and {key: getattr(newer, key) for key in (
+            "run_id", "status", "error", "started_at", "finished_at")},
     }
 
 
@@ -122,18 +129,18 @@ def failures(ctx: Context, query: Query) -> dict[str, Any]:
     """Failed loads with their chunk, attempts and worker, and the dead-lettered messages."""
     limit = _int_arg(query, "limit", 100, 1, 1000)
     with ctx.db() as conn:
-        failed = history.failures(conn, limit)
+        failed = [asdict(f) for f in history.failures(conn, limit)]
     dead: list[dict[str, Any]] = []
     error = None
     try:
-        dead = queues.dead_letters(ctx.settings)
+        dead = dead_letters.dead_letters(ctx.settings)
     except ServiceUnavailable as exc:
         error = str(exc)
     for failure in failed:
         _fill_from_dead_letter(failure, dead)
         failure["run_url"] = f"/runs/{failure['run_id']}"
     return {"failures": failed, "dead_letters": dead, "dead_letter_queue":
-            queues.names(ctx.settings.queue)["dead"], "error": error}
+            messaging.queue_names(ctx.settings.queue)["dead"], "error": error}
 
 
 def _fill_from_dead_letter(failure: dict[str, Any], dead: list[dict[str, Any]]) -> None:
@@ -151,12 +158,12 @@ def queues_and_workers(ctx: Context, query: Query) -> dict[str, Any]:
     """Message counts from the management API, and every worker's heartbeat."""
     counts, error = None, None
     try:
-        counts = queues.counts(ctx.settings)
+        counts = messaging.queue_counts(ctx.settings)
     except ServiceUnavailable as exc:
         error = str(exc)
     return {
         "queue": counts or {"queue": ctx.settings.queue},
-        "management_ui": queues.management_ui(ctx.settings),
+        "management_ui": messaging.management_ui(ctx.settings),
         "error": error,
         "workers": workers(ctx),
         "worker_metrics_port": WORKER_METRICS_PORT,
@@ -192,8 +199,8 @@ def _start(ctx: Context, names: list[str], retry_of: str | None) -> dict[str, An
     except UnknownDataset as exc:
         raise HTTPError(400, str(exc)) from exc
     with ctx.db() as conn, ctx.broker() as broker:
-        started = run_history.start(ctx.settings, conn, broker, chosen, origin="dashboard",
-                                    retry_of=retry_of)
+        started = start(ctx.settings, conn, broker, chosen, origin="dashboard",
+                        retry_of=retry_of)
     return {"run_id": started.run_id, "datasets": started.datasets, "retry_of": retry_of,
             "url": f"/runs/{started.run_id}"}
 
@@ -212,7 +219,7 @@ def start_run(ctx: Context, fields: Fields) -> dict[str, Any]:
 
 def _failed_datasets(ctx: Context, run_id: str) -> list[str]:
     with ctx.db() as conn:
-        found = run_history.status(conn, None, run_id)
+        found = run_status(conn, None, run_id)
     if found is None:
         raise HTTPError(404, f"no run {run_id!r}")
     return [d.dataset for d in found.datasets if d.status == "failed"]
@@ -234,11 +241,11 @@ def retry_dataset(ctx: Context, fields: Fields, run_id: str, dataset: str) -> di
 
 
 def _dead_letter_action(ctx: Context, message_id: str, *, requeue: bool) -> dict[str, Any]:
-    act = queues.requeue if requeue else queues.discard
+    act = dead_letters.requeue if requeue else dead_letters.discard
     moved = act(ctx.settings, message_id)
     if not moved and message_id != "all":
         raise HTTPError(404, f"no dead letter {message_id!r} in "
-                             f"{queues.names(ctx.settings.queue)['dead']}")
+                             f"{messaging.queue_names(ctx.settings.queue)['dead']}")
     return {("requeued" if requeue else "discarded"): moved, "url": "/failures"}
 
 
@@ -260,7 +267,7 @@ def preview(ctx: Context, dataset: str, layer: str) -> bytes:
         raise HTTPError(404, str(exc)) from exc
     with ctx.db() as conn:
         load = history.published(conn).get(dataset)
-        svg = ctx.previews.get(conn, spec, load["load_id"]) if load else None
+        svg = ctx.previews.get(conn, spec, load.load_id) if load else None
     if svg is None:
         raise HTTPError(404, f"{spec.table} is not loaded")
     return svg

@@ -18,9 +18,9 @@ import psycopg
 from service.dashboard.csrf import Csrf
 from service.dashboard.preview import Previews
 from service.dashboard.redact import Redactor
+from service.ledger import schema
 from service.live import Live
-from service.pg import schema
-from service.pg.connect import connect
+from service.postgres import connect
 from service.settings import Settings
 
 
@@ -50,7 +50,7 @@ class Context:
     @contextmanager
     def broker(self) -> Iterator[Any]:
         """The producer's broker, with this thread's AMQP connection closed afterwards."""
-        from service.broker import make_broker
+        from service.pipeline.broker import make_broker
 
         with self._lock:
             if self._broker is None:

@@ -10,28 +10,20 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from service.dashboard import history, queues
 from service.dashboard.api import workers
 from service.dashboard.context import Context
 from service.errors import ServiceUnavailable
-from service.runs import DatasetStatus, RunStatus
+from service.ledger import history
+from service.ledger.history import LastLoad
+from service.ledger.status import load_states, run_state
+from service.pipeline.broker import queue_counts
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-
-def derived_status(states: list[str]) -> str:
-    """A run's status from its loads' statuses, by :class:`RunStatus`'s own rule."""
-    stubs = [DatasetStatus(dataset="", status=s, release=None, source_url=None, bytes=None,
-                           sha256=None, started_at=None, finished_at=None, error=None,
-                           error_step=None, download=None) for s in states]
-    return RunStatus(run_id="", created_at=datetime.now(UTC), origin="", retry_of=None,
-                     datasets=stubs).status
 
 
 class LoadCollector(Collector):
@@ -57,35 +49,35 @@ class LoadCollector(Collector):
     def _history(self) -> Iterator[Metric]:
         with self.ctx.db() as conn:
             sums = history.totals(conn)
-            states = history.load_states(conn)
+            states = load_states(conn)
         features = CounterMetricFamily("geoload_features_loaded",
                                        "Features loaded, over every run", labels=["dataset",
                                                                                   "layer"])
-        for row in sums["features"]:
-            features.add_metric([row["dataset"], row["layer"]], row["loaded"] or 0)
+        for feature in sums.features:
+            features.add_metric([feature.dataset, feature.layer], feature.loaded or 0)
         fetched = CounterMetricFamily("geoload_fetched_bytes", "Source bytes fetched",
                                       labels=["dataset"])
         loads = GaugeMetricFamily("geoload_loads", "Loads by status", labels=["dataset",
                                                                               "status"])
         per_dataset: Counter[str] = Counter()
-        for row in sums["loads"]:
-            loads.add_metric([row["dataset"], row["status"]], row["n"])
-            per_dataset[row["dataset"]] += row["bytes"]
+        for load in sums.loads:
+            loads.add_metric([load.dataset, load.status], load.n)
+            per_dataset[load.dataset] += load.bytes
         for dataset, size in per_dataset.items():
             fetched.add_metric([dataset], size)
         failures = CounterMetricFamily("geoload_load_failures", "Loads that failed, by step",
                                        labels=["dataset", "step"])
-        for row in sums["failures"]:
-            failures.add_metric([row["dataset"], row["step"]], row["n"])
+        for failure in sums.failures:
+            failures.add_metric([failure.dataset, failure.step], failure.n)
         retries = CounterMetricFamily("geoload_chunk_retries", "Chunk attempts beyond the first",
                                       labels=["dataset"])
-        for row in sums["retries"]:
-            retries.add_metric([row["dataset"]], row["n"] or 0)
-        yield from (features, fetched, loads, failures, retries, *self._last(sums["last"]),
+        for retry in sums.retries:
+            retries.add_metric([retry.dataset], retry.n or 0)
+        yield from (features, fetched, loads, failures, retries, *self._last(sums.last),
                     self._runs(states))
 
     @staticmethod
-    def _last(rows: list[dict]) -> Iterator[Metric]:  # type: ignore[type-arg]
+    def _last(rows: list[LastLoad]) -> Iterator[Metric]:
         speed = GaugeMetricFamily("geoload_last_load_features_per_second",
                                   "Features per second of the last published load",
                                   labels=["dataset"])
@@ -95,22 +87,22 @@ class LoadCollector(Collector):
                                  "When the live version of a dataset was published",
                                  labels=["dataset"])
         for row in rows:
-            seconds, features = row["seconds"] or 0.0, row["features"] or 0
-            speed.add_metric([row["dataset"]], features / seconds if seconds else 0.0)
-            took.add_metric([row["dataset"]], seconds)
-            when.add_metric([row["dataset"]], row["finished"] or 0.0)
+            seconds, features = row.seconds or 0.0, row.features or 0
+            speed.add_metric([row.dataset], features / seconds if seconds else 0.0)
+            took.add_metric([row.dataset], seconds)
+            when.add_metric([row.dataset], row.finished or 0.0)
         yield from (speed, took, when)
 
     @staticmethod
     def _runs(states: dict[str, list[str]]) -> Metric:
         runs = GaugeMetricFamily("geoload_runs", "Runs by status", labels=["status"])
-        counted = Counter(derived_status(s) for s in states.values())
+        counted = Counter(run_state(s) for s in states.values())
         for status in ("queued", "running", "failing", "failed", "superseded", "succeeded"):
             runs.add_metric([status], counted.get(status, 0))
         return runs
 
     def _queue(self) -> Iterator[Metric]:
-        counts = queues.counts(self.ctx.settings)
+        counts = queue_counts(self.ctx.settings)
         gauge = GaugeMetricFamily("geoload_queue_messages", "Messages in our RabbitMQ queues",
                                   labels=["queue", "state"])
         for state in ("ready", "unacked", "delayed", "dead"):

@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 
 from service.catalog import Layer
-from service.columns import GEOMETRY_COLUMN
+from service.load.columns import GEOMETRY_COLUMN
 
 MAX_FEATURES = 1500
 WIDTH_PX = 800

@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from service import ledger
-from service.runs import RunStatus
+from service.ledger.history import LayerTiming
+from service.ledger.records import TERMINAL
+from service.ledger.status import RunStatus
 
 
 def now() -> datetime:
@@ -56,23 +57,24 @@ def run_summary(run: RunStatus, at: datetime) -> dict[str, Any]:
     }
 
 
-def run_detail(run: RunStatus, timings: dict[tuple[str, str], dict[str, Any]],
+def run_detail(run: RunStatus, timings: dict[tuple[str, str], LayerTiming],
                at: datetime) -> dict[str, Any]:
     """The run as :meth:`RunStatus.as_json`, plus pace per dataset and per layer."""
     data = run.as_json()
     data["duration_s"] = seconds(run.created_at, run.finished_at or at)
     for dataset, raw in zip(run.datasets, data["datasets"]):
-        ended = dataset.status in ledger.TERMINAL
+        ended = dataset.status in TERMINAL
         starts, ends = [], []
         for layer, raw_layer in zip(dataset.layers, raw["layers"]):
-            timing = timings.get((dataset.dataset, layer.layer), {})
+            timing = timings.get((dataset.dataset, layer.layer))
+            first = timing.first_started if timing else None
             done = layer.loaded >= layer.source
-            end = timing.get("last_finished") if done or ended else at
-            raw_layer.update(pace(layer.loaded, layer.source, timing.get("first_started"), end,
+            end = (timing.last_finished if timing else None) if done or ended else at
+            raw_layer.update(pace(layer.loaded, layer.source, first, end,
                                   done=done, ended=ended),
-                             attempts=int(timing.get("attempts") or 0),
-                             failed_chunks=int(timing.get("failed") or 0))
-            starts += [timing["first_started"]] if timing.get("first_started") else []
+                             attempts=int(timing.attempts or 0) if timing else 0,
+                             failed_chunks=int(timing.failed or 0) if timing else 0)
+            starts += [first] if first else []
             ends += [end] if end else []
         end = (max(ends) if ends else None) if ended else at
         raw.update(pace(dataset.loaded, dataset.total, min(starts) if starts else None, end,

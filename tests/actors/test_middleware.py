@@ -21,12 +21,12 @@ from psycopg import sql
 
 from service.identity import worker_id
 from service.live import Live
-from service.messages import CHUNK, FETCH, PLAN, Next
-from service.pg.schema import STAGING
+from service.load.names import STAGING
+from service.pipeline import steps
+from service.pipeline.failure import record_failure
+from service.pipeline.messages import CHUNK, FETCH, PLAN, Next
 from service.settings import Settings
-from service.steps import chunk
-from service.steps.failure import record_failure
-from tests.steps_driver import drain, new_run
+from tests.support.driver import drain, new_run
 
 GADM_PATH = "/gadm/gadm4.1/gadm_410-levels.zip"
 
@@ -70,7 +70,7 @@ class PrivateWorker:
 def private_worker(settings: Settings, step: Callable[..., Any], actor_name: str,
                    **options: Any) -> Iterator[PrivateWorker]:
     from actors.middleware import FailureRecorder
-    from service.broker import amqp_url
+    from service.pipeline.broker import amqp_url
 
     work, failures = f"{settings.queue}-private", f"{settings.queue}-failures"
     broker = RabbitmqBroker(url=amqp_url(settings.broker_url))
@@ -125,7 +125,7 @@ def planned(clean_db, tmp_path) -> tuple[Settings, list[Next]]:
 
 def _real_chunk_step(settings: Settings) -> Callable[..., None]:
     live = Live(settings)
-    return lambda *args: chunk.load_chunk(settings, live, *args) and None
+    return lambda *args: steps.call(settings, live, CHUNK, args) and None
 
 
 def _chunk(settings: Settings, step: Next) -> dict[str, Any]:
@@ -195,7 +195,7 @@ def test_a_dead_chunks_last_error_is_kept_once_in_the_recorders_words(planned):
     finally:
         _rename(settings, "away", staging)
     actor, args, error_type, error, worker_name, attempts = dead["args"]
-    record_failure(settings, actor, args, error_type, error, worker=worker_name,
+    record_failure(settings, Live(settings), actor, args, error_type, error, worker=worker_name,
                    attempts=attempts)
     found = _chunk(settings, step)
     assert (found["status"], found["attempts"], found["error"]) == ("failed", 1, error)

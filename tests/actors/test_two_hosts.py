@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from service.download import cached
+from service.fetch.cache import cached
 from tests.conftest import Workers, purge_queue, run_cli
 
 pytestmark = pytest.mark.e2e

@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import sys
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,27 +26,19 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from service import ledger
+from devtools.testdata.mirror import GADM_URL, mirror_path, timezone_url
+from devtools.testdata.server import DataServer, Request, serve
+from devtools.workers import WorkerGroup
 from service import settings as config
-from service.broker import make_broker, send
-from service.messages import Next
+from service.ledger import runs
+from service.pipeline.broker import make_broker, send
+from service.pipeline.messages import Next
 from service.settings import Settings, to_env
-from service.testdata.mirror import GADM_URL, Manifest, generate, mirror_path, timezone_url
-from service.testdata.server import DataServer, Request, serve
-from service.worker_group import WorkerGroup
 from tests.conftest import ROOT, purge_queue, reset_database
+from tests.support.craft import GoodFiles, good_files
 
 #: Every table the two datasets publish, with the key that orders a digest of its rows.
 LIVE_TABLES = {**{f"gadm.adm_{i}": "fid" for i in range(6)}, "timezone.timezones": "tzid"}
-
-
-@dataclass(frozen=True)
-class GoodFiles:
-    """The tiny generated files every crafted file starts from."""
-
-    gadm_zip: Path
-    gadm_gpkg: Path
-    timezone_zip: Path
 
 
 class Mirror:
@@ -217,7 +208,7 @@ class Stack:
     def new_run(self, *datasets: str) -> str:
         """A run recorded as the CLI records one, for tests that send its messages by hand."""
         with psycopg.connect(self.settings.database_url, autocommit=True) as conn:
-            return ledger.create_run(conn, list(datasets), {d: None for d in datasets})
+            return runs.create(conn, list(datasets), {d: None for d in datasets})
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """Take every message out of the dead-letter queue, decoded."""
@@ -274,14 +265,6 @@ def wait_for(condition: Callable[[], object], timeout: float = 30) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.2)
-
-
-def good_files(folder: Path, release: str) -> GoodFiles:
-    """Generate the tiny files once and extract the GeoPackage the crafts start from."""
-    manifest: Manifest = generate(folder / "upstream", size="tiny", timezone_release=release)
-    with zipfile.ZipFile(manifest.gadm.path) as zf:
-        gpkg = Path(zf.extract(manifest.gadm.member, folder / "gpkg"))
-    return GoodFiles(manifest.gadm.path, gpkg, manifest.timezone.path)
 
 
 def module_settings(base: Settings, **env: str) -> Settings:

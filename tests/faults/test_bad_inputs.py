@@ -20,8 +20,7 @@ import pyarrow as pa
 import pytest
 import shapely
 
-from service.messages import CHUNK, FETCH, FINISH, PLAN, Next
-from tests.faults import craft
+from service.pipeline.messages import CHUNK, FETCH, FINISH, PLAN, Next
 from tests.faults.harness import (
     GoodFiles,
     Run,
@@ -30,6 +29,7 @@ from tests.faults.harness import (
     retries,
     wait_for,
 )
+from tests.support import craft
 
 pytestmark = pytest.mark.faults
 
@@ -54,6 +54,7 @@ class Case:
     dataset: str = "gadm"
     file: str = GPKG
     strict: bool = False  # enqueue --strict: data warnings fail the load
+    error_type: str = "BadSource"
 
 
 def _gadm(edits: dict[str, craft.Edit] | None = None, **options: object) -> Craft:
@@ -88,10 +89,13 @@ COLLAPSED = shapely.MultiPolygon([shapely.Polygon([(0, 0), (1, 1), (2, 2), (0, 0
 PROJECTED = shapely.MultiPolygon([shapely.box(500_000, 4_000_000, 501_000, 4_001_000)])
 
 CASES = {
+    # A BadSource whose cached copy is discarded (see test_corrupt_archive_is_dropped...).
     "corrupt zip, bad CRC": Case(_corrupt(0.5), FETCH,
-                                 r"the archive is corrupt \(member '.+' fails its CRC", file=ZIP),
+                                 r"the archive is corrupt \(member '.+' fails its CRC", file=ZIP,
+                                 error_type="CorruptArchive"),
     "corrupt zip, bad deflate data": Case(_corrupt(0), FETCH, r"the archive is corrupt "
-                                          r"\(member '.+' does not inflate", file=ZIP),
+                                          r"\(member '.+' does not inflate", file=ZIP,
+                                          error_type="CorruptArchive"),
     "zip without the member": Case(_zip(lambda g: {"README.txt": b"moved"}), FETCH,
                                    r"no member matches '\*\.gpkg'; the archive holds README",
                                    file=ZIP),
@@ -163,7 +167,8 @@ def test_bad_file_fails_at_once_and_keeps_the_previous_version(stack, previous, 
     before = stack.snapshot()
     stack.mirror.put(case.dataset, case.craft(stack.mirror.good, tmp_path / "bad.zip"))
     run = stack.enqueue(case.dataset, strict=case.strict)
-    load = assert_refused(run, case.dataset, case.step, case.problem, file=case.file)
+    load = assert_refused(run, case.dataset, case.step, case.problem, file=case.file,
+                          error_type=case.error_type)
     assert retries(dead_letter(stack, run, case.step)) == 0
     if case.step == CHUNK:
         failed = [c for c in stack.chunks(run.run_id) if c["status"] == "failed"]
@@ -311,7 +316,7 @@ def test_hand_crafted_messages_are_dead_lettered_without_crashing_the_worker(sta
 def test_hand_crafted_calls_that_fit_no_signature_are_not_retried(stack, previous):
     import dramatiq
 
-    from service.broker import make_broker
+    from service.pipeline.broker import make_broker
 
     stack.dead_letters()
     broker = make_broker(stack.settings)

@@ -21,10 +21,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from service import catalog, runs
-from service.broker import make_broker, send
+from service import catalog
+from service.ledger.status import Poller, RunStatus
 from service.live import Live
-from service.messages import CHUNK, FETCH, PLAN, Next
+from service.pipeline import start as starting
+from service.pipeline.broker import make_broker, send
+from service.pipeline.messages import CHUNK, FETCH, PLAN, Next
 from service.settings import Settings
 from tests.conftest import (
     ConcurrentReader,
@@ -33,7 +35,7 @@ from tests.conftest import (
     purge_queue,
     table_counts,
 )
-from tests.steps_driver import drain, new_run
+from tests.support.driver import drain, new_run
 
 pytestmark = pytest.mark.faults
 
@@ -70,12 +72,12 @@ def reader(settings: Settings, previous) -> Iterator[ConcurrentReader]:
 
 def start(settings: Settings, *datasets: str) -> str:
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        return runs.start(settings, conn, make_broker(settings),
-                          [catalog.get(d) for d in datasets], origin="test").run_id
+        return starting.start(settings, conn, make_broker(settings),
+                              [catalog.get(d) for d in datasets], origin="test").run_id
 
 
-def wait_run(settings: Settings, run_id: str, timeout: float = 240) -> runs.RunStatus:
-    poll = runs.Poller(settings, Live(settings), run_id)
+def wait_run(settings: Settings, run_id: str, timeout: float = 240) -> RunStatus:
+    poll = Poller(settings, Live(settings), run_id)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = poll()

@@ -20,8 +20,8 @@ import shapely
 from service.dashboard.app import create_app
 from service.dashboard.server import serving
 from service.data_warnings import DROPPED_FEATURES, MISSING_FIELD, TYPE_CHANGED, UNKNOWN_FIELD
-from tests.faults import craft
 from tests.faults.harness import Run, Stack
+from tests.support import craft
 
 pytestmark = pytest.mark.faults
 

@@ -29,15 +29,14 @@ import redis
 import requests
 from psycopg import sql
 
+from devtools.workers import WorkerGroup
 from service.catalog import gadm
-from service.download import Limits, download
 from service.errors import BadSource, ConfigError
 from service.fetch import fetch
-from service.messages import FETCH, Next
+from service.fetch.http import Limits, download
+from service.pipeline.messages import FETCH, Next
 from service.settings import Settings
-from service.worker_group import WorkerGroup
 from tests.conftest import ADMIN_URL, TEST_DB, purge_queue
-from tests.faults import craft
 from tests.faults.harness import (
     Stack,
     assert_refused,
@@ -46,6 +45,7 @@ from tests.faults.harness import (
     retries,
     running_stack,
 )
+from tests.support import craft
 
 pytestmark = pytest.mark.faults
 
@@ -391,7 +391,7 @@ def test_workers_log_an_outage_without_passwords(stack, tmp_path, service):
 
 
 def _send_to(settings: Settings, step: Next) -> None:
-    from service.broker import make_broker, send
+    from service.pipeline.broker import make_broker, send
 
     broker = make_broker(settings)
     try:

@@ -38,7 +38,8 @@ def open_files() -> set[str]:
 def test_a_range_arrives_in_batches_and_the_file_is_closed_before_the_last(source):
     info = layer_info(source, "places")
     first = 1 if info.driver == "GPKG" else 0   # GeoPackage fids start at 1
-    reading = batches(source, info, first + 2, first + 8, ["name"], batch_rows=3, expected=7)
+    reading = batches(source, info.name, first + 2, first + 8, ["name"], driver=info.driver,
+                      fid_column=info.fid_column, batch_rows=3, expected=7)
     got = list(next(reading) for _ in range(3))
     assert not any(f.startswith(str(source.with_suffix(""))) for f in open_files())
     assert next(reading, None) is None
@@ -55,6 +56,7 @@ def test_a_range_arrives_in_batches_and_the_file_is_closed_before_the_last(sourc
 def test_without_an_expected_count_every_batch_is_read_to_the_end(source):
     info = layer_info(source, "places")
     first = 1 if info.driver == "GPKG" else 0
-    got = list(batches(source, info, first, first + 9, ["name"], batch_rows=4))
+    got = list(batches(source, info.name, first, first + 9, ["name"], driver=info.driver,
+                       fid_column=info.fid_column, batch_rows=4))
     assert [len(b.wkb) for b in got] == [4, 4, 2]
     assert [n for b in got for n in b.attributes.column("name").to_pylist()] == NAMES

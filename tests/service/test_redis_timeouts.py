@@ -19,9 +19,9 @@ import pytest
 from dramatiq import Message
 from dramatiq.results import Results
 
-from service.broker import make_broker
 from service.errors import ServiceUnavailable
 from service.live import Live, ping
+from service.pipeline.broker import make_broker
 from service.settings import Settings
 
 TIMEOUT_S = 1.0

@@ -15,10 +15,12 @@ from typing import Any
 import psycopg
 import requests
 
-from service import catalog, runs
-from service.broker import make_broker
+from service import catalog
+from service.ledger import schema
+from service.ledger.status import RunStatus, run_status
 from service.live import Live
-from service.pg import schema
+from service.pipeline.broker import make_broker
+from service.pipeline.start import start
 from service.settings import Settings
 from tests.conftest import ROOT, Workers, worker_env
 
@@ -34,20 +36,20 @@ def start_run(settings: Settings, *names: str, retry_of: str | None = None) -> s
     try:
         with psycopg.connect(settings.database_url, autocommit=True) as conn:
             schema.ensure(conn)
-            return runs.start(settings, conn, broker, catalog.resolve(list(names)),
-                              origin="test", retry_of=retry_of).run_id
+            return start(settings, conn, broker, catalog.resolve(list(names)),
+                         origin="test", retry_of=retry_of).run_id
     finally:
         broker.close()
 
 
 def wait_run(settings: Settings, run_id: str, timeout: float = 180,
-             workers: Workers | None = None) -> runs.RunStatus:
+             workers: Workers | None = None) -> RunStatus:
     """Poll until the run ended; its final status. A timeout shows where it stood."""
     deadline = time.monotonic() + timeout
     found = None
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         while time.monotonic() < deadline:
-            found = runs.status(conn, Live(settings), run_id)
+            found = run_status(conn, Live(settings), run_id)
             if found is not None and found.finished:
                 return found
             time.sleep(0.3)

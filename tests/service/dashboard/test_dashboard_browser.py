@@ -20,9 +20,9 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from service.ledger.status import run_status as status
 from service.live import Live
-from service.pg.connect import connect
-from service.runs import status
+from service.postgres import connect
 from tests.conftest import Workers, purge_queue
 from tests.service.dashboard.support import SCREENSHOTS, TIMEZONE_PATH
 

@@ -13,10 +13,12 @@ import psycopg
 import pytest
 import requests
 
-from service import ledger
-from service.columns import Column
 from service.dashboard.preview import MAX_FEATURES
 from service.dashboard.server import Server
+from service.identity import worker_id
+from service.ledger import chunks, layers, loads, runs
+from service.load.columns import Column
+from service.load.records import Chunk, LayerPlan, PlannedLayer
 from tests.conftest import Workers, run_cli
 from tests.service.dashboard.support import (
     GADM_PATH,
@@ -146,24 +148,24 @@ def test_a_failed_chunk_names_its_layer_chunk_attempts_and_worker(
         client: Client, history: History) -> None:
     """The ledger calls a worker makes when a chunk fails three times, then for good."""
     with psycopg.connect(history.settings.database_url, autocommit=True) as conn:
-        run_id = ledger.create_run(conn, ["gadm"], {"gadm": None}, origin="test")
-        load = ledger.get_load(conn, run_id, "gadm")
+        run_id = runs.create(conn, ["gadm"], {"gadm": None}, origin="test")
+        load = loads.get(conn, run_id, "gadm")
         assert load is not None
-        plan = ledger.LayerPlan("ADM_2", "gadm.adm_2", "gadm__adm_2__test", "GPKG", "fid",
-                                [Column("geom", "__wkb", "geometry")], 10,
-                                [(1, 5, 5, 100), (6, 10, 5, 100)])
+        plan = LayerPlan("ADM_2", "gadm.adm_2", "gadm__adm_2__test", "GPKG", "fid",
+                         [Column("geom", "__wkb", "geometry")], 10)
         with conn.transaction():
-            ledger.save_plan(conn, load.load_id, [plan])
+            layers.save_plan(conn, load.load_id, [PlannedLayer(
+                plan, [Chunk(1, 5, 5, 100), Chunk(6, 10, 5, 100)])])
         for _ in range(3):
-            ledger.start_attempt(conn, load.load_id, "ADM_2", 1)
+            chunks.start_attempt(conn, load.load_id, "ADM_2", 1)
         with conn.transaction():
-            ledger.fail_chunk(conn, load.load_id, "ADM_2", 1, "BadSource: a broken ring")
-            ledger.fail_load(conn, load.load_id, "BadSource: a broken ring", "BadSource",
-                             "load_chunk")
+            chunks.fail(conn, load.load_id, "ADM_2", 1, "BadSource: a broken ring")
+            loads.fail(conn, load.load_id, "BadSource: a broken ring", "BadSource",
+                       "load_chunk")
     failure = next(f for f in client.get("/api/failures").json()["failures"]
                    if f["run_id"] == run_id)
     assert (failure["layer"], failure["chunk_no"], failure["attempts"]) == ("ADM_2", 1, 3)
-    assert failure["worker"] == ledger.worker_id() and failure["error_step"] == "load_chunk"
+    assert failure["worker"] == worker_id() and failure["error_step"] == "load_chunk"
     (layer,) = client.get(f"/api/runs/{run_id}").json()["datasets"][0]["layers"]
     assert layer["failed_chunks"] == 1 and layer["attempts"] == 3 and layer["eta_s"] is None
     assert "ADM_2 #1" in client.get("/failures").text
@@ -320,7 +322,7 @@ def _depth(channel, queue: str) -> int:
 
 def test_dead_letters_requeue_and_discard(history: History, serve) -> None:
     """On a queue no worker consumes, so that a requeued message stays to be counted."""
-    from service.broker import make_broker
+    from service.pipeline.broker import make_broker
 
     settings = with_queue(history.settings, "dl")
     broker = make_broker(settings)
@@ -432,7 +434,7 @@ def test_an_unexpected_error_is_a_500_without_secrets(
         caplog: pytest.LogCaptureFixture) -> None:
     """A bug, played by a query that raises with a password in its message: a 500 that names
     the error, scrubbed, with the security headers; the logged traceback is scrubbed too."""
-    from service.dashboard import history as queries
+    from service.ledger import history as queries
 
     def broken(conn: psycopg.Connection) -> None:
         raise RuntimeError("lost postgresql://geoload:pg-secret-pw@db.example/geoload")

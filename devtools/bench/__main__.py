@@ -1,0 +1,127 @@
+"""``python -m devtools.bench``: see :mod:`devtools.bench`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from devtools.bench import data, memory, peers, report, runner
+from devtools.testdata.server import serve
+from service import cli
+from service import settings as config
+from service.ledger import runs as run_ledger
+from service.postgres import connect
+from service.settings import Settings
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m devtools.bench", description=__doc__)
+    p.add_argument("datasets", nargs="*", default=["timezone", "gadm"])
+    p.add_argument("--size", default="bench", help="generated data size: tiny, small, bench")
+    p.add_argument("--gadm", help="path or URL of a GADM levels zip instead of generated data")
+    p.add_argument("--timezone", help="path or URL of a timezone shapefile zip")
+    p.add_argument("--data", type=Path, help="where generated data is kept (reused)")
+    p.add_argument("--runs", type=int, default=3,
+                   help="rounds; each runs every way once (medians are printed)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes of the N-way run")
+    p.add_argument("--threads", type=int, default=2, help="threads per worker process")
+    p.add_argument("--database", default="geoload_bench", help="database to load into")
+    p.add_argument("--no-ogr2ogr", action="store_true", help="skip ogr2ogr")
+    p.add_argument("--memory", action="store_true",
+                   help="also load a file 1/4 the size and compare the worker's peak RSS")
+    p.add_argument("--json", type=Path, help="also write the table as JSON here")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    base = config.get()
+    settings = runner.bench_settings(base, args.database)
+    work = peers.scratch()
+    root = args.data or base.cache_dir / "bench-data"
+    data.assemble(root, settings, args.size, {"gadm": args.gadm, "timezone": args.timezone})
+    rows: list[report.Row] = []
+    notes: list[str] = []
+    try:
+        with serve(root) as server:
+            settings = replace(settings, mirror=server.url)
+            for dataset in args.datasets:
+                rows += bench_dataset(settings, dataset, args, root, work)
+                if args.memory:
+                    one = next(r for r in rows
+                               if r.dataset == dataset and r.way == "geoload 1 worker")
+                    row, note = memory.scaling(settings, dataset, args.size, args.threads,
+                                               work, one)
+                    rows.append(row)
+                    notes.append(note)
+            rows.append(enqueue_row(settings, args.runs))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    notes += speedups(rows, args.workers)
+    notes.append(f"{args.runs} rounds, each running every way once; ratios are medians of "
+                 f"the rounds' own ratios; {os.cpu_count()} CPUs; worker processes run "
+                 f"{args.threads} threads each; geoload's time includes the download from "
+                 "127.0.0.1, extraction and the atomic swap.")
+    entries = report.table(rows)
+    print(report.render(entries, notes))
+    if args.json:
+        args.json.write_text(json.dumps({"rows": entries, "notes": notes}, indent=2))
+    return cli.EXIT_OK
+
+
+def bench_dataset(settings: Settings, dataset: str, args: argparse.Namespace, root: Path,
+                  work: Path) -> list[report.Row]:
+    """Every way once per round, round after round, so that a machine that slows down
+    mid-benchmark slows every way alike: ratios are taken within a round."""
+    ours = {n: report.Row(dataset, f"geoload {n} worker" + ("s" if n > 1 else ""))
+            for n in dict.fromkeys((1, args.workers))}
+    source = peers.ogr2ogr_source(data.local_file(root, dataset, settings), dataset,
+                                  settings, work)
+    ogr = (report.Row(dataset, "ogr2ogr")
+           if not args.no_ogr2ogr and peers.ogr2ogr_available() else None)
+    validity = report.Row(dataset, peers.VALIDATION_WAY)
+    floor = report.Row(dataset, "raw binary COPY")
+    dumps: dict[str, Path] = {}
+    for _ in range(args.runs):
+        for processes, row in ours.items():
+            timed = runner.geoload_once(settings, dataset, processes, args.threads, work)
+            row.add(timed.seconds, timed.cpu)
+            row.peak_rss = max(row.peak_rss or 0, timed.peak_rss)
+            print(f"  {dataset} {row.way}: {timed.seconds:.2f} s, peak RSS "
+                  f"{timed.peak_rss / 2**20:.0f} MB", file=sys.stderr, flush=True)
+        if ogr:
+            ogr.add(*peers.run_ogr2ogr(source, dataset, settings))
+        validity.add(peers.validation_seconds(source))
+        dumps = dumps or peers.dump_final_rows(dataset, settings, work)
+        floor.add(*peers.run_copy_floor(dumps, settings))
+    return [*ours.values(), *([ogr] if ogr else []), validity, floor]
+
+
+def enqueue_row(settings: Settings, runs: int) -> report.Row:
+    """The producer's wall time, interpreter start included, against an idle queue."""
+    probe = replace(settings, queue=f"{settings.queue}-enqueue")
+    times = [runner.enqueue_wall_seconds(probe, ["gadm", "timezone"]) for _ in range(runs + 2)]
+    runner.purge(probe)
+    with connect(settings, autocommit=True) as conn:
+        run_ledger.forget_unstarted(conn, "cli")
+    return report.Row("both", "enqueue (producer CLI)", times)
+
+
+def speedups(rows: list[report.Row], workers: int) -> list[str]:
+    notes = []
+    for dataset in dict.fromkeys(r.dataset for r in rows):
+        one = [r for r in rows if r.dataset == dataset and r.way == "geoload 1 worker"]
+        many = [r for r in rows if r.dataset == dataset and r.way == f"geoload {workers} workers"]
+        if one and many:
+            notes.append(f"{dataset}: 1 → {workers} workers speedup "
+                         f"{1 / report.paired_ratio(many[0], one[0]):.2f}x")
+    return notes
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,145 @@
+"""``python -m service.enqueue gadm timezone``: start a run and return its id at once.
+
+With ``--wait`` it stays to draw progress and exits 0 only if every dataset
+was published, then prints each dataset's data warnings. ``--strict`` makes any
+data warning (schema drift, a feature kept without its geometry) fail the load.
+``--if-changed`` first asks upstream, as the scheduled refresh does, and enqueues
+only the datasets whose version changed (all datasets when none are named).
+Unknown dataset names exit 2 before anything is enqueued; an unreachable PostGIS,
+Redis or RabbitMQ exits 3 naming which and where.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from service import catalog, cli
+from service import settings as config
+
+if TYPE_CHECKING:
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+    from psycopg import Connection
+
+    from service.catalog import Dataset
+    from service.pipeline.start import Started
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m service.enqueue",
+                                     description="Load datasets into PostGIS through the workers.")
+    parser.add_argument("datasets", nargs="*", metavar="DATASET",
+                        help=f"datasets to load: {', '.join(catalog.names())}")
+    parser.add_argument("--all", action="store_true", help="every dataset in the catalog")
+    parser.add_argument("--wait", action="store_true",
+                        help="show progress until the run ends; exit 0 only if all published")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="with --wait, give up waiting after this many seconds")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail a load on any data warning (a field missing, added or "
+                             "retyped; a geometry that can't be loaded) instead of loading "
+                             "it and warning")
+    parser.add_argument("--if-changed", action="store_true",
+                        help="ask upstream first; enqueue only datasets with a new version "
+                             "(default: every dataset), as the scheduled refresh does")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    names = catalog.names() if args.all or (args.if_changed and not args.datasets) \
+        else args.datasets
+    if not names:
+        raise cli.fail(f"name at least one dataset ({', '.join(catalog.names())}) or --all",
+                       cli.EXIT_USAGE)
+    datasets = catalog.resolve(names)
+    settings = config.get()
+    from service import live
+    from service.pipeline import broker as messaging
+    from service.pipeline.start import start
+    from service.postgres import connect
+
+    with connect(settings, autocommit=True) as conn:
+        live.ping(settings)
+        broker = messaging.make_broker(settings)
+        messaging.check(broker, settings)
+        if args.if_changed:
+            return _if_changed(settings, conn, broker, datasets, args)
+        started = start(settings, conn, broker, datasets, strict=args.strict)
+        _report(started, args.json)
+        if not args.wait:
+            return cli.EXIT_OK
+        return wait(conn, settings, started.run_id, args.timeout, as_json=args.json)
+
+
+def _if_changed(settings: config.Settings, conn: Connection, broker: RabbitmqBroker,
+                datasets: list[Dataset], args: argparse.Namespace) -> int:
+    """The scheduler's check, by hand: exit 1 if upstream could not be asked about a dataset."""
+    from service.pipeline import refresh
+
+    outcome = refresh.refresh(settings, conn, broker, datasets, origin="cli",
+                              strict=args.strict)
+    if args.json:
+        print(json.dumps(outcome.as_json()), flush=True)
+    out = sys.stderr if args.json else sys.stdout
+    for d in outcome.decisions:
+        run = f" (run {d.run_id})" if d.run_id else ""
+        print(f"{d.dataset}: {d.action}{run}: {d.reason}",
+              file=sys.stderr if d.action == refresh.ERROR else out, flush=True)
+    code = cli.EXIT_FAILED if any(d.action == refresh.ERROR for d in outcome.decisions) \
+        else cli.EXIT_OK
+    if outcome.run_id is None:
+        return code
+    if not args.wait:
+        print(f"follow it: python -m service.status {outcome.run_id}", file=sys.stderr)
+        return code
+    return max(code, wait(conn, settings, outcome.run_id, args.timeout, as_json=args.json))
+
+
+def _report(started: Started, as_json: bool) -> None:
+    from dataclasses import asdict
+
+    data = asdict(started)
+    if as_json:
+        print(json.dumps(data), flush=True)
+        return
+    print(f"run {data['run_id']}: {', '.join(data['datasets'])}", flush=True)
+    for name, ids in zip(data["datasets"], data["message_ids"]):
+        print(f"  {name}: messages {' → '.join(ids)}", flush=True)
+    print(f"follow it: python -m service.status {data['run_id']}", flush=True)
+
+
+def wait(conn: Connection, settings: config.Settings, run_id: str, timeout: float | None,
+         *, as_json: bool = False) -> int:
+    """Draw progress until the run ends; the exit code says whether all was published."""
+    from service.cli import progress
+    from service.data_warnings import line
+    from service.ledger.status import Poller, superseded
+    from service.live import Live
+
+    poll = Poller(settings, Live(settings), run_id, conn)
+    final = progress.watch(poll, timeout=timeout)
+    if final is None:
+        raise cli.fail(f"run {run_id} disappeared", cli.EXIT_FAILED)
+    if as_json:
+        print(json.dumps(final.as_json(), default=str), flush=True)
+    for dataset in final.datasets:
+        for warning in dataset.warnings:
+            print(f"geoload: {dataset.dataset} warning: {line(warning)}", file=sys.stderr)
+        if dataset.status == "failed":
+            print(f"geoload: {dataset.dataset} failed at {dataset.error_step}: {dataset.error}",
+                  file=sys.stderr)
+        elif dataset.status == "superseded":
+            print(f"geoload: {dataset.dataset} {superseded(dataset)}", file=sys.stderr)
+    if not final.finished:
+        print(f"geoload: run {run_id} still {final.status} after {timeout}s", file=sys.stderr)
+        return cli.EXIT_FAILED
+    print(f"run {run_id} {final.status}", file=sys.stderr)
+    return cli.EXIT_OK if final.status == "succeeded" else cli.EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

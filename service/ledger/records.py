@@ -1,0 +1,119 @@
+"""What the ledger hands out: typed records, built once from a row, never a row dict.
+
+The plan (:class:`~service.load.records.LayerPlan`, with its columns) and each chunk's
+fid range (:class:`~service.load.records.Chunk`) come back as the load stage made them;
+the records here add where the ledger stands on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from service.load.records import Chunk, LayerPlan
+
+#: Load statuses after which nothing more happens to the load. A load is superseded when a
+#: load of its dataset that learnt its version from upstream later was published first.
+TERMINAL = ("published", "failed", "superseded")
+
+
+@dataclass(frozen=True)
+class Load:
+    """A dataset's load in a run, as far as the steps need it."""
+
+    load_id: int
+    run_id: str
+    dataset: str
+    status: str
+    sha256: str | None
+    layers_total: int | None
+    layers_ready: int
+    #: Data warnings fail this load instead of being recorded (``enqueue --strict``).
+    strict: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+
+@dataclass(frozen=True)
+class LayerState:
+    """A planned layer, and where its loading stands: ``loading`` until indexed, then
+    ``ready``."""
+
+    plan: LayerPlan
+    status: str
+    chunks_total: int
+    chunks_done: int
+    loaded: int
+    empty: int
+    repaired: int
+    parts_dropped: int
+    dropped: int
+    table_bytes: int | None
+
+    @property
+    def layer(self) -> str:
+        return self.plan.layer
+
+    @property
+    def ready(self) -> bool:
+        return self.status == "ready"
+
+    @property
+    def all_chunks_loaded(self) -> bool:
+        return self.chunks_done == self.chunks_total
+
+
+@dataclass(frozen=True)
+class ChunkState:
+    """A chunk of a planned layer, and whether it is loaded."""
+
+    layer: str
+    chunk_no: int
+    planned: Chunk
+    status: str
+
+    @property
+    def loaded(self) -> bool:
+        return self.status == "loaded"
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A table of the staging schema that no unfinished load needs, and why."""
+
+    table: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Known:
+    """A load of a dataset, as the refresh compares it with what upstream serves now."""
+
+    run_id: str
+    status: str
+    release: str | None
+    etag: str | None
+    last_modified: str | None
+    source_url: str | None
+    bytes: int | None
+    sha256: str | None
+
+
+@dataclass(frozen=True)
+class Stalled:
+    """An unfinished load that has not moved for longer than any message may take."""
+
+    load_id: int
+    run_id: str
+    dataset: str
+    status: str
+
+
+@dataclass(frozen=True)
+class ClaimHolder:
+    """Who holds a refresh's claim on a version: the run it started, or the claimer that is
+    starting one."""
+
+    run_id: str | None
+    claimed_by: str

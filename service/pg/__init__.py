@@ -1,1 +1,0 @@
-"""PostgreSQL/PostGIS access: connections, geoload's own tables, staging, COPY."""

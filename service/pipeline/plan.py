@@ -1,0 +1,66 @@
+"""plan_load: plan every layer, create the staging tables, and send what moves the load on.
+
+A redelivered plan (or the sweep) sends only what its load still needs, from where the
+ledger stands (:func:`moves_on`), so that no layer waits for the sweep.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+from service.fetch import fetch
+from service.identity import worker_id
+from service.ledger import chunks, layers, loads
+from service.live import Live
+from service.load import staging
+from service.load.plan import plan_layer, refuse_warnings
+from service.pipeline.context import Outcome, check_ids, load_context, skipped
+from service.pipeline.messages import CHUNK, FINISH, PUBLISH, Next
+from service.settings import Settings
+
+
+def plan_load(settings: Settings, live: Live, run_id: str, dataset: str) -> Outcome:
+    """Plan once; a redelivered plan re-sends only what its load still needs (chunks not
+    loaded, a loaded layer's finish_layer), so that no layer waits for the sweep."""
+    ds = check_ids(run_id, dataset)
+    with load_context(settings, run_id, dataset) as (conn, load):
+        if load.finished:
+            return skipped(f"load is {load.status}", run_id=run_id, dataset=dataset)
+        local = fetch(ds, settings, pinned_sha256=load.sha256)
+        planned = [plan_layer(ds, layer, local.path, load.load_id, settings)
+                   for layer in ds.layers]
+        if load.strict:
+            refuse_warnings(ds, local.path, planned)
+        with conn.transaction():
+            locked = loads.get(conn, run_id, dataset, lock=True)
+            assert locked is not None
+            if locked.layers_total is None and not locked.finished:
+                staging.ensure_schemas(conn, ds.schemas)
+                for layer in planned:
+                    staging.create(conn, layer.plan.staging_table, layer.plan.columns)
+                layers.save_plan(conn, load.load_id, planned)
+            follow = moves_on(conn, load.load_id, run_id, dataset, settings.inflight_bytes)
+    return Outcome(
+        {"status": "planned", "run_id": run_id, "dataset": dataset,
+         "layers": {p.plan.layer: {"features": p.plan.source_count, "chunks": len(p.chunks)}
+                    for p in planned},
+         "worker": worker_id()},
+        follow,
+    )
+
+
+def moves_on(conn: psycopg.Connection, load_id: int, run_id: str, dataset: str,
+             capacity: int | None = None) -> list[Next]:
+    """What moves a planned load on from where its ledger stands, sent by a plan (first or
+    redelivered) and by the sweep alike: the chunks not loaded yet (in the send order for a
+    worker's budget ``capacity``), ``finish_layer`` for every layer whose chunks are all
+    loaded but that is not indexed (a layer without chunks at once), and
+    ``publish_dataset`` once every layer is indexed."""
+    steps = [Next(CHUNK, (run_id, dataset, layer, n))
+             for layer, n in chunks.pending(conn, load_id, capacity)]
+    states = layers.of_load(conn, load_id)
+    steps += [Next(FINISH, (run_id, dataset, state.layer)) for state in states
+              if not state.ready and state.all_chunks_loaded]
+    if states and all(state.ready for state in states):
+        steps.append(Next(PUBLISH, (run_id, dataset)))
+    return steps

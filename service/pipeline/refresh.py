@@ -1,0 +1,253 @@
+"""Scheduled refresh: load a dataset again only when upstream published a new version.
+
+A dataset's *version* is its release tag (when the catalog pins one) plus
+upstream's validator: the ETag, else the Last-Modified date. Upstream is asked
+with a conditional GET carrying the validators of the last published load, so
+an unchanged file costs one 304 and no body.
+
+Delivery is at-least-once and nothing stops two schedulers from ticking, so
+the decision to load is a claim: a row keyed on (dataset, version) in
+``geoload.refreshes``. Only the check that inserted the key starts a run; a
+second scheduler, a redelivered tick or ``enqueue --if-changed`` finds the key
+taken and does nothing. A claim is handed on only when its run failed (the
+next tick tries that version again) or when its claimer died before starting
+the run (after :data:`STALE_CLAIM_S`).
+
+Upstream without any validator can't tell versions of one release apart: such
+a dataset is loaded once per release and then left alone (say so in the
+result); ``python -m service.enqueue DATASET`` reloads it by hand.
+
+The claims and the past loads it compares with are kept by :mod:`service.ledger.refreshes`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import psycopg
+
+from service import catalog
+from service.catalog import Dataset
+from service.errors import ConfigError, GeoloadError, TransientError, UpstreamUnavailable
+from service.fetch import http
+from service.fetch.http import Limits, Validators
+from service.fetch.mirror import source_url
+from service.identity import worker_id
+from service.ledger import refreshes, schema
+from service.ledger.records import Known
+from service.pipeline.start import start
+from service.postgres import connect
+from service.settings import Settings
+from service.urls import mask
+
+log = logging.getLogger(__name__)
+
+#: A claim whose run never started (its claimer died in between) is taken over after this.
+STALE_CLAIM_S = 600
+
+#: Actions of a :class:`Decision`.
+LOAD, UNCHANGED, TAKEN, ERROR = "load", "unchanged", "taken", "error"
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """What upstream says about a dataset's file now."""
+
+    dataset: str
+    url: str
+    release: str | None
+    etag: str | None
+    last_modified: str | None
+    not_modified: bool = False
+
+    @property
+    def version(self) -> str:
+        return version_of(self.release, self.etag, self.last_modified)
+
+    @property
+    def validated(self) -> bool:
+        return bool(self.etag or self.last_modified)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one check decided for one dataset, and why."""
+
+    dataset: str
+    action: str
+    reason: str
+    version: str | None = None
+    run_id: str | None = None
+    transient: bool = False
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """Every dataset's decision, and the run started for those that changed (if any)."""
+
+    decisions: list[Decision]
+    run_id: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "decisions": [asdict(d) for d in self.decisions]}
+
+
+def version_of(release: str | None, etag: str | None, last_modified: str | None) -> str:
+    """The claim key: ``<release>|etag:<etag>``, ``|last-modified:<date>`` or ``|unvalidated``."""
+    if etag:
+        validator = f"etag:{_strong(etag)}"
+    elif last_modified:
+        validator = f"last-modified:{last_modified}"
+    else:
+        validator = "unvalidated"
+    return f"{release or ''}|{validator}"
+
+
+def same_version(upstream: Upstream, load: Known) -> bool:
+    """Whether ``load`` loaded what upstream serves now, judged by release and validator.
+
+    Without any validator, one release is one version: nothing finer can be told.
+    """
+    if upstream.release != load.release:
+        return False
+    if upstream.etag:
+        return _strong(upstream.etag) == _strong(load.etag or "")
+    if upstream.last_modified:
+        return upstream.last_modified == load.last_modified
+    return True
+
+
+def probe(settings: Settings, dataset: Dataset, published: Known | None) -> Upstream:
+    """Ask upstream, conditionally on the last published load, what it serves now."""
+    url = source_url(dataset, settings)
+    release = dataset.release(settings)
+    previous = _validators(published, url) if published and published.release == release else None
+    limits = Limits(settings.connect_timeout, settings.read_timeout, settings.max_download_bytes)
+    try:
+        now = http.probe(url, previous, limits=limits)
+    except GeoloadError as exc:
+        exc.where(dataset=dataset.name)
+        raise
+    return Upstream(dataset.name, mask(url), release, now.etag, now.last_modified,
+                    not_modified=now.not_modified)
+
+
+def check(settings: Settings, conn: psycopg.Connection, dataset: Dataset) -> Decision:
+    """Compare upstream's version with what was loaded; no side effects."""
+    published = refreshes.last_published(conn, dataset.name)
+    up = probe(settings, dataset, published)
+    if up.not_modified:
+        return Decision(dataset.name, UNCHANGED, "upstream answered 304 Not Modified to the "
+                        f"validators of run {published.run_id if published else '?'}", up.version)
+    if not up.validated:
+        if refreshes.release_published(conn, dataset.name, up.release):
+            return Decision(dataset.name, UNCHANGED,
+                            "upstream sends neither ETag nor Last-Modified, so versions can't be "
+                            f"told apart; release {up.release or '(none)'} is already published",
+                            up.version)
+        return Decision(dataset.name, LOAD, "upstream sends no validator and release "
+                        f"{up.release or '(none)'} was never published", up.version)
+    if published is not None and same_version(up, published):
+        return Decision(dataset.name, UNCHANGED, f"same version as run {published.run_id}",
+                        up.version)
+    busy = [k for k in refreshes.loading(conn, dataset.name) if same_version(up, k)]
+    if busy:
+        return Decision(dataset.name, UNCHANGED, f"run {busy[0].run_id} is loading this version",
+                        up.version, busy[0].run_id)
+    was = (f"run {published.run_id} loaded "
+           f"{version_of(published.release, published.etag, published.last_modified)}"
+           if published else "nothing published yet")
+    return Decision(dataset.name, LOAD, f"upstream serves {up.version}; {was}", up.version)
+
+
+def refresh(settings: Settings, conn: psycopg.Connection, broker: Any,
+            datasets: list[Dataset], *, origin: str, strict: bool = False) -> Refreshed:
+    """Check every dataset; start one run for those that changed and whose claim we won.
+
+    ``conn`` is an autocommit connection to a database with geoload's schema. ``strict``
+    loads fail on data warnings (the scheduler passes ``GEOLOAD_STRICT``).
+    """
+    schema.ensure(conn)
+    decisions = [_check_safely(settings, conn, d) for d in datasets]
+    decisions = [_claim(conn, d, f"{origin}@{worker_id()}") if d.action == LOAD else d
+                 for d in decisions]
+    won = [d for d in decisions if d.action == LOAD]
+    if not won:
+        return Refreshed(decisions, None)
+    claims = [(d.dataset, str(d.version)) for d in won]
+    try:
+        started = start(settings, conn, broker, [catalog.get(d.dataset) for d in won],
+                        origin=origin, strict=strict)
+    except Exception:
+        refreshes.release(conn, claims)
+        raise
+    refreshes.attach(conn, claims, started.run_id)
+    return Refreshed([replace(d, run_id=started.run_id) if d.action == LOAD else d
+                      for d in decisions], started.run_id)
+
+
+def tick(settings: Settings, broker: Any, *, origin: str = "scheduler") -> dict[str, Any]:
+    """The scheduler's periodic check of every dataset in the catalog.
+
+    Raises when upstream was unreachable for some dataset, so that Dramatiq
+    retries the tick; what it already decided stands, since claims are idempotent.
+    """
+    with connect(settings, autocommit=True, application_name="geoload-refresh") as conn:
+        schema.ensure(conn)
+        outcome = refresh(settings, conn, broker, catalog.resolve(catalog.names()), origin=origin,
+                          strict=settings.strict)
+    for d in outcome.decisions:
+        log.log(logging.WARNING if d.action == ERROR else logging.INFO, "refresh %s: %s%s (%s)",
+                d.dataset, d.action, f" run {d.run_id}" if d.run_id else "", d.reason)
+    failed = [d for d in outcome.decisions if d.action == ERROR and d.transient]
+    if failed:
+        raise UpstreamUnavailable("; ".join(f"{d.dataset}: {d.reason}" for d in failed),
+                                  hint="the check is retried; runs already started stand")
+    return outcome.as_json()
+
+
+def schedule(settings: Settings) -> Any:
+    """``GEOLOAD_REFRESH_CRON`` parsed for periodiq, or a :class:`ConfigError` naming it."""
+    from periodiq import cron
+
+    try:
+        return cron(settings.refresh_cron)
+    except (ValueError, IndexError, KeyError) as exc:
+        raise ConfigError(f"GEOLOAD_REFRESH_CRON={settings.refresh_cron!r} is not a cron "
+                          f"expression ({exc})",
+                          hint='use five fields, minute hour day month weekday, e.g. '
+                               '"17 3 * * *"') from exc
+
+
+def _check_safely(settings: Settings, conn: psycopg.Connection, dataset: Dataset) -> Decision:
+    """One dataset's upstream being down must not stop the others' refresh."""
+    try:
+        return check(settings, conn, dataset)
+    except GeoloadError as exc:
+        return Decision(dataset.name, ERROR, str(exc.where(dataset=dataset.name)),
+                        transient=isinstance(exc, TransientError))
+
+
+def _claim(conn: psycopg.Connection, decision: Decision, claimer: str) -> Decision:
+    """Take the (dataset, version) key: the decision stands, or says who holds the key."""
+    holder = refreshes.claim(conn, decision.dataset, str(decision.version), claimer,
+                             STALE_CLAIM_S)
+    if holder is None:
+        return decision
+    where = (f"run {holder.run_id}" if holder.run_id
+             else f"{holder.claimed_by}, which is starting a run")
+    return replace(decision, action=TAKEN, run_id=holder.run_id,
+                   reason=f"{decision.reason}; already taken by {where}")
+
+
+def _validators(load: Known, url: str) -> Validators:
+    return Validators(url=load.source_url or mask(url), etag=load.etag,
+                      last_modified=load.last_modified, size=load.bytes or 0,
+                      sha256=load.sha256 or "")
+
+
+def _strong(etag: str) -> str:
+    """Compare entity tags weakly: a proxy may mark ``"x"`` as ``W/"x"``."""
+    return etag.removeprefix("W/")

@@ -1,0 +1,44 @@
+"""Start a run: record it and its loads, then send one group of fetch → plan pipelines.
+
+The run is recorded before anything is sent, so that every message finds its load;
+if sending fails, its loads fail saying so, and the error is raised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from service.catalog import Dataset
+from service.ledger import runs, schema
+from service.pipeline.broker import send_pipelines
+from service.pipeline.messages import FETCH, PLAN, Next
+from service.settings import Settings
+
+
+@dataclass(frozen=True)
+class Started:
+    run_id: str
+    datasets: list[str]
+    message_ids: list[list[str]]
+
+
+def start(settings: Settings, conn: psycopg.Connection, broker: Any, datasets: list[Dataset],
+          *, origin: str = "cli", retry_of: str | None = None, strict: bool = False) -> Started:
+    """Record a run and publish one group of fetch → plan pipelines, one per dataset.
+
+    ``strict``: its loads fail on data warnings instead of recording them.
+    """
+    schema.ensure(conn)
+    names = [d.name for d in datasets]
+    releases = {d.name: d.release(settings) for d in datasets}
+    run_id = runs.create(conn, names, releases, origin=origin, retry_of=retry_of, strict=strict)
+    pipelines = [[Next(FETCH, (run_id, name)), Next(PLAN, (run_id, name))] for name in names]
+    try:
+        ids = send_pipelines(broker, settings, pipelines)
+    except Exception as exc:
+        runs.fail_unsent(conn, run_id, f"not enqueued: {exc}", type(exc).__name__)
+        raise
+    return Started(run_id, names, ids)

@@ -1,0 +1,107 @@
+from dataclasses import replace
+
+import pytest
+
+from service import catalog
+from service import settings as config
+from service.catalog import Dataset, Field, Layer, Source
+from service.catalog.gadm import level_fields
+from service.errors import ConfigError, UnknownDataset
+from service.fetch.mirror import source_url
+from tests.data import gadm41_fields, gadm41_keys
+
+
+def test_ships_gadm_and_timezone():
+    gadm = catalog.get("gadm")
+    assert [layer.table for layer in gadm.layers] == [f"gadm.adm_{i}" for i in range(6)]
+    assert [layer.name for layer in gadm.layers] == [f"ADM_{i}" for i in range(6)]
+    assert gadm.url(config.from_env({})) == (
+        "https://geodata.ucdavis.edu/gadm/gadm4.1/gadm_410-levels.zip")
+    tz = catalog.get("timezone")
+    assert tz.layers[0].table == "timezone.timezones"
+    assert tz.layers[0].key == "tzid" and not tz.layers[0].keep_other_fields
+
+
+def test_gadm_fields_are_gadm41s_published_fields_in_order():
+    """Checked against tests/data/gadm41_fields.json, written from the published file."""
+    layers = catalog.get("gadm").layers
+    assert {layer.name: [f.name for f in layer.fields] for layer in layers} == gadm41_fields()
+
+
+def test_gadm_keys_are_every_gid_and_country():
+    layers = catalog.get("gadm").layers
+    assert {layer.name: [f.name for f in layer.fields if f.key] for layer in layers} == (
+        gadm41_keys())
+    assert all(f.type == "text" for layer in layers for f in layer.fields)
+
+
+def test_gadm_levels_index_their_join_keys_and_name_features_by_gid():
+    gadm = catalog.get("gadm")
+    assert gadm.layers[4].indexes == ("gid_0", "gid_1", "gid_2", "gid_3", "gid_4")
+    assert [layer.feature_key for layer in gadm.layers] == [f"GID_{k}" for k in range(6)]
+    assert [f.name for f in level_fields(0)] == ["GID_0", "COUNTRY"]
+
+
+def test_timezone_key_is_tzid():
+    (layer,) = catalog.get("timezone").layers
+    assert [(f.name, f.key) for f in layer.fields] == [("tzid", True)]
+    assert layer.feature_key == "tzid"
+
+
+def test_timezone_release_is_a_setting():
+    settings = config.from_env({"GEOLOAD_TIMEZONE_RELEASE": "2025b"})
+    url = catalog.get("timezone").url(settings)
+    assert url.endswith("/releases/download/2025b/timezones-with-oceans.shapefile.zip")
+    assert catalog.get("timezone").release(settings) == "2025b"
+
+
+def test_mirror_replaces_scheme_and_host_and_keeps_path():
+    settings = replace(config.from_env({}), mirror="http://127.0.0.1:8000/pre")
+    assert source_url(catalog.get("gadm"), settings) == (
+        "http://127.0.0.1:8000/pre/gadm/gadm4.1/gadm_410-levels.zip")
+
+
+def test_unknown_dataset_suggests_the_closest_and_lists_all():
+    with pytest.raises(UnknownDataset) as caught:
+        catalog.resolve(["timezone", "gadn"])
+    text = str(caught.value)
+    assert "'gadn'" in text and "did you mean 'gadm'" in text
+    assert "known datasets: gadm, timezone" in text
+
+
+def test_resolve_keeps_order_and_drops_repeats():
+    assert [d.name for d in catalog.resolve(["timezone", "gadm", "timezone"])] == [
+        "timezone", "gadm"]
+
+
+# --- names PostgreSQL would truncate are refused when the catalog is built --------------------
+
+def _layer(**changes) -> Layer:
+    return replace(Layer(name="L", table="s.t", fields=(Field("GID_0"),), indexes=("gid_0",)),
+                   **changes)
+
+
+def _dataset(name: str = "d", *layers: Layer) -> Dataset:
+    return Dataset(name, "title", Source("https://example.org/d.zip", "*.gpkg"),
+                   layers or (_layer(),), "licence", "https://example.org")
+
+
+@pytest.mark.parametrize(("build", "problem"), [
+    (lambda: _layer(table="s." + "t" * 64), r"table name '.+' is 64 bytes"),
+    (lambda: _layer(table="ß" * 32 + ".t"), r"schema name 'ß+' is 64 bytes"),
+    (lambda: _layer(table="no_schema"), r"table 'no_schema' must be schema\.table"),
+    (lambda: _layer(fields=(Field("F" * 64),)), r"column name 'f+' is 64 bytes"),
+    (lambda: _layer(indexes=("i" * 60,)), r"index name 't_i+_idx' is 66 bytes"),
+    (lambda: _dataset("d" * 40), r"name 'd+__t__retired_l9+_gid_0_idx' would be 74 bytes"),
+    (lambda: _dataset("d", _layer(), _layer(name="M", table="other.t")),
+     r"layers 'L' and 'M' both load into a table named 't'"),
+])
+def test_names_postgresql_would_truncate_are_refused(build, problem):
+    with pytest.raises(ConfigError, match=problem) as caught:
+        build()
+    assert "What to do:" in str(caught.value)
+
+
+def test_the_shipped_catalog_fits():
+    for dataset in catalog.DATASETS.values():
+        assert _dataset(dataset.name, *dataset.layers).name == dataset.name
