@@ -2,7 +2,7 @@
 
 psycopg 3 rather than psycopg2: its binary COPY takes the rows pgpq encodes from
 Arrow, so WKB goes straight to PostGIS's binary input, the cheapest path the
-benchmark found (see README, Benchmark).
+benchmark found (see docs/libraries.md).
 """
 
 from __future__ import annotations

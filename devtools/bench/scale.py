@@ -6,7 +6,7 @@ under ``--data``, served on 127.0.0.1 at upstream's path, and loaded with ``--wo
 processes of ``--threads`` threads from an empty cache. Printed: the load's time (first
 message to published, download included), each worker's peak RSS, and the disk the
 host's cache took (the zip and the GeoPackage extracted from it), the figures the
-README's benchmark section gives. It is a benchmark, not a test: run it on a quiet
+README and docs/benchmark.md give. It is a benchmark, not a test: run it on a quiet
 machine::
 
     python -m devtools.bench.scale --size world --workers 2 --json artifacts/scale.json
@@ -28,7 +28,7 @@ from devtools.testdata.server import serve
 from service import cli
 from service import settings as config
 
-#: A worker process's peak must stay under this (README, Time limits and chunk size).
+#: A worker process's peak must stay under this (docs/guarantees.md, Time limits and chunk size).
 RSS_LIMIT = 400 * 2**20
 
 

@@ -2,7 +2,7 @@
 
 Containers start in any order and a database takes a while to accept
 connections, so every geoload process starts behind this wait (the Docker
-entrypoint, the README's honcho recipe). Two more targets serve as health
+entrypoint, the honcho recipe in docs/operations.md). Two more targets serve as health
 checks: ``worker`` (a worker process on this host sends heartbeats) and
 ``dashboard`` (the dashboard answers ``/healthz``). Exit 0 once all are up,
 3 naming the first one that never came.

@@ -1,6 +1,6 @@
 """Issue #5, "Security": quoted identifiers, https-only bounded downloads, no leaked secrets.
 
-The whole module runs the way the README tells operators to: workers and CLI log
+The whole module runs the way docs/operations.md tells operators to: workers and CLI log
 in to PostGIS as a least-privilege role with a password, to Redis and RabbitMQ as
 users with passwords, and fetch from a mirror whose URL carries a login. Every
 secret is unique to this session, so the last test can look for them everywhere
@@ -54,7 +54,7 @@ WORKER_ENV = {"GEOLOAD_MAX_DOWNLOAD_BYTES": "1500000", "GEOLOAD_READ_TIMEOUT": "
               "GEOLOAD_CONNECT_TIMEOUT": "1", "GEOLOAD_MAX_RETRIES": "2",
               "GEOLOAD_CHUNK_FEATURES": "60"}
 
-#: The README's "A least-privilege database role for workers", with this session's names:
+#: docs/operations.md, "A least-privilege database role for workers", with this session's names:
 #: run once by an administrator, the first part anywhere, the second in geoload's database.
 ROLE_SQL = """
 CREATE ROLE {role} LOGIN PASSWORD {password} NOSUPERUSER NOCREATEDB NOCREATEROLE;
@@ -119,7 +119,7 @@ def _names() -> dict[str, sql.Composable]:
 
 
 def least_privilege_database(url: str) -> None:
-    """A database prepared as the README says, for a role that is no superuser."""
+    """A database prepared as docs/operations.md says, for a role that is no superuser."""
     with psycopg.connect(url, autocommit=True) as conn:
         for schema in SCHEMAS:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
