@@ -1,0 +1,1 @@
+"""Developer tools outside the installed library: test data and benchmarks."""

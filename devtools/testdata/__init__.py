@@ -1,0 +1,1 @@
+"""Generators of upstream-shaped test files."""
