@@ -1,0 +1,131 @@
+"""Build a dataset's lookup table from its staging tables, inside the publish transaction.
+
+World polygons are slow to test a point against: one time zone holds over a million
+vertices, and its bounding box covers half an ocean. :func:`~service.lookup.subdivide.subdivide`
+(``ST_Subdivide``'s cut, 20 times faster here) cuts every polygon into pieces of at most ``max_vertices`` vertices, each with a tight box, so a
+point costs one GiST probe and a point-in-polygon test on a few hundred vertices.
+
+The table is built from the staging tables the publish is about to swap in, under the
+name it will be swapped in as (the caller picks a staging name and swaps it with the
+data tables in one transaction), so a reader never sees lookup pieces of one version
+beside data tables of another. Its comment (:data:`~service.lookup.model.COMMENT_PREFIX`
+and JSON) registers it: lookup finds every such table outside the staging schema.
+
+Measured on the benchmark files (``python -m devtools.bench.lookup``; timezone-like:
+445 zones, 7.9 M vertices; GADM-like: 150,000 areas, 18.3 M vertices), see
+:data:`DEFAULT_MAX_VERTICES`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+
+import psycopg
+import shapely
+from psycopg import sql
+
+from service.lookup import sql as lookup_sql
+from service.lookup.model import COMMENT_PREFIX, BuildStats, Registered, SourceTable
+from service.lookup.subdivide import subdivide
+
+#: Vertices per piece. See the module docstring of :mod:`devtools.bench.lookup` and the
+#: README for the measurements behind it.
+DEFAULT_MAX_VERTICES = 255
+#: Source features read per round trip while building.
+READ_BATCH = 64
+
+
+def build(conn: psycopg.Connection, sources: Sequence[SourceTable], target: str, *,
+          dataset: str, max_vertices: int = DEFAULT_MAX_VERTICES) -> BuildStats:
+    """Create ``target`` (``schema.table``) holding every source's areas, subdivided.
+
+    Idempotent: an existing ``target`` is replaced, so a redelivered publish builds it
+    again. Call inside the publish transaction; nothing is visible until it commits.
+    """
+    if not sources:
+        raise ValueError("a lookup table needs at least one source table")
+    started = time.perf_counter()
+    ident = _identifier(target)
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident))
+    conn.execute(sql.SQL(
+        "CREATE TABLE {} (source text NOT NULL, level smallint NOT NULL, key text, "
+        "name text, geom geometry(Polygon, 4326) NOT NULL)").format(ident))
+    # Pieces are small: kept uncompressed in the row, a probe reads no TOAST table.
+    conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN geom SET STORAGE {}").format(
+        ident, sql.SQL("PLAIN" if max_vertices <= 400 else "EXTERNAL")))
+    features = sum(_insert(conn, ident, source, max_vertices) for source in sources)
+    conn.execute(sql.SQL("CREATE INDEX {} ON {} USING gist (geom)").format(
+        sql.Identifier(target.split(".", 1)[1][:55] + "_geom_idx"), ident))
+    conn.execute(sql.SQL("ANALYZE {}").format(ident))
+    register(conn, target, dataset, sources, max_vertices)
+    lookup_sql.ensure(conn)
+    return _stats(conn, target, len(sources), features, max_vertices,
+                  time.perf_counter() - started)
+
+
+def register(conn: psycopg.Connection, target: str, dataset: str,
+             sources: Sequence[SourceTable], max_vertices: int) -> Registered:
+    """Write the comment that makes ``target`` a lookup table (it moves with a rename)."""
+    entry = Registered(target, dataset, max_vertices,
+                       {s.publishes_as: (s.level, *s.labels) for s in sources})
+    text = COMMENT_PREFIX + json.dumps(entry.to_json(), ensure_ascii=False)
+    conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(_identifier(target),
+                                                             sql.Literal(text)))
+    return entry
+
+
+def registered(conn: psycopg.Connection) -> list[Registered]:
+    """Every published lookup table (the staging schema's are not yet anyone's)."""
+    rows = conn.execute(lookup_sql.REGISTRY_SQL).fetchall()  # type: ignore[arg-type]
+    return [Registered.from_json(table, json.loads(meta)) for table, meta in rows]
+
+
+def _insert(conn: psycopg.Connection, target: sql.Composable, source: SourceTable,
+            max_vertices: int) -> int:
+    """Cut one source's polygons into pieces and COPY them in; returns its feature count.
+
+    Features are read :data:`READ_BATCH` at a time through a server-side cursor, so
+    memory holds one batch (the largest time zone is 22 MB of WKB), not the table.
+    """
+    name = sql.Identifier(source.name) if source.name else sql.SQL("NULL")
+    features = 0
+    with conn.cursor(name=f"geoload_lookup_{source.level}") as rows, \
+            conn.cursor() as out:
+        rows.execute(sql.SQL("SELECT {key}::text, {name}::text, ST_AsBinary(geom) FROM {table} "
+                             "WHERE geom IS NOT NULL").format(
+            key=sql.Identifier(source.key), name=name, table=_identifier(source.table)))
+        while batch := rows.fetchmany(READ_BATCH):
+            features += len(batch)
+            _copy_pieces(out, target, source, batch, max_vertices)
+    return features
+
+
+def _copy_pieces(cur: psycopg.Cursor, target: sql.Composable, source: SourceTable,
+                 batch: list[tuple[str, str | None, bytes]], max_vertices: int) -> None:
+    pieces = subdivide(shapely.from_wkb([row[2] for row in batch]), max_vertices)
+    wkb = shapely.to_wkb(pieces.geoms)
+    with cur.copy(sql.SQL("COPY {} (source, level, key, name, geom) FROM STDIN "
+                          "(FORMAT binary)").format(target)) as copy:
+        copy.set_types(["text", "int2", "text", "text", "bytea"])
+        for owner, geom in zip(pieces.owner.tolist(), wkb):
+            key, name, _ = batch[owner]
+            copy.write_row((source.publishes_as, source.level, key, name, geom))
+
+
+def _stats(conn: psycopg.Connection, target: str, sources: int, features: int,
+           max_vertices: int, seconds: float) -> BuildStats:
+    ident = _identifier(target)
+    regclass = sql.Literal(ident.as_string(conn))
+    row = conn.execute(sql.SQL(
+        "SELECT (SELECT count(*) FROM {}), pg_table_size({r}::regclass), "
+        "pg_indexes_size({r}::regclass)").format(ident, r=regclass)).fetchone()
+    assert row is not None
+    return BuildStats(target, sources, features, int(row[0]), max_vertices, seconds,
+                      int(row[1]), int(row[2]))
+
+
+def _identifier(qualified: str) -> sql.Identifier:
+    schema, _, table = qualified.partition(".")
+    return sql.Identifier(schema, table) if table else sql.Identifier(schema)
