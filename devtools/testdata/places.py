@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,8 +149,12 @@ class World:
     areas: dict[tuple[str, ...], Area]
 
 
-def draw(places: list[Place]) -> World:
-    """Faces of the noded linework, each given an area (or sea), then dissolved."""
+def draw(places: list[Place], carves: Sequence[Carve] = CARVES) -> World:
+    """Faces of the noded linework, each given an area (or sea), then dissolved.
+
+    Geometries are normalized (GEOS's canonical ring order), so an area drawn again
+    from the same faces has the same bytes: two versions differ only where they differ.
+    """
     seeds = [p for p in places if p.kind == "city"]
     points = shapely.points([p.lon for p in seeds], [p.lat for p in seeds])
     world = shapely.box(*WORLD)
@@ -157,19 +162,19 @@ def draw(places: list[Place]) -> World:
         shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(points),
                                                    extend_to=world)), world)
     discs = shapely.intersection(shapely.buffer(points, LAND_RADIUS, quad_segs=16), world)
-    carves = [shapely.box(*c.box) for c in CARVES]
+    boxes = [shapely.box(*c.box) for c in carves]
     meridians = [shapely.linestrings([[x, -90.0], [x, 90.0]])
                  for x in np.arange(-172.5, 180.0, 15.0)]
     lines = [*shapely.boundary(cells), *shapely.boundary(discs),
-             *shapely.boundary(carves), *meridians, shapely.boundary(world)]
+             *shapely.boundary(boxes), *meridians, shapely.boundary(world)]
     faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(
         shapely.union_all(lines))))
-    owners = _owners(faces, seeds, points, discs, carves)
+    owners = _owners(faces, seeds, points, discs, list(zip(carves, boxes)))
     return _dissolve(faces, owners)
 
 
 def _owners(faces: np.ndarray, seeds: list[Place], points: np.ndarray, discs: np.ndarray,
-            carves: list[shapely.Geometry]) -> list[Area | str]:
+            carves: list[tuple[Carve, shapely.Geometry]]) -> list[Area | str]:
     """Each face's area, or its ocean zone's tzid where it is sea."""
     reps = shapely.point_on_surface(faces)
     xy = shapely.get_coordinates(reps)
@@ -177,13 +182,13 @@ def _owners(faces: np.ndarray, seeds: list[Place], points: np.ndarray, discs: np
     # A face lies in one Voronoi cell: the one of the seed nearest to any of its points.
     cell_of = np.argmin(((xy[:, None, :] - seed_xy[None, :, :]) ** 2).sum(axis=2), axis=1)
     land = shapely.contains(discs[cell_of], reps)
-    inside = [shapely.contains(shape, reps) for shape in carves]
+    inside = [shapely.contains(shape, reps) for _carve, shape in carves]
     owners: list[Area | str] = []
     for i in range(len(reps)):
         seed = seeds[cell_of[i]]
         owner: Area | str = (Area(seed.tzid, str(seed.iso3), str(seed.country), str(seed.admin1),
                                   seed.name) if land[i] else ocean_tzid(xy[i, 0]))
-        for carve, hit in zip(CARVES, inside):
+        for (carve, _shape), hit in zip(carves, inside):
             if hit[i] and _inside(owner, carve.within):
                 owner = carve.area
         owners.append(owner)
@@ -209,9 +214,10 @@ def _dissolve(faces: np.ndarray, owners: list[Area | str]) -> World:
                 level_groups[k].setdefault(key[:k + 1], []).append(i)
                 areas.setdefault(key[:k + 1], owner)
     return World(
-        timezones={t: shapely.union_all(faces[idx]) for t, idx in sorted(tz_groups.items())},
-        levels=[{key: shapely.union_all(faces[idx]) for key, idx in sorted(groups.items())}
-                for groups in level_groups],
+        timezones={t: shapely.normalize(shapely.union_all(faces[idx]))
+                   for t, idx in sorted(tz_groups.items())},
+        levels=[{key: shapely.normalize(shapely.union_all(faces[idx]))
+                 for key, idx in sorted(groups.items())} for groups in level_groups],
         areas=areas)
 
 
@@ -304,8 +310,13 @@ class PlacesFiles:
     world: World
 
 
-def make_places_files(out_dir: Path, places: list[Place] | None = None) -> PlacesFiles:
-    """Draw the world around the known places and write both upstream-shaped files."""
-    world = draw(places if places is not None else load_places())
+def make_places_files(out_dir: Path, places: list[Place] | None = None,
+                      carves: Sequence[Carve] = CARVES) -> PlacesFiles:
+    """Draw the world around the known places and write both upstream-shaped files.
+
+    Other ``places`` or ``carves`` make another release of the same world (a renamed
+    division, an enclave more or less), for comparing versions.
+    """
+    world = draw(places if places is not None else load_places(), carves)
     return PlacesFiles(write_timezone_zip(world, Path(out_dir) / TZ_ZIP),
                        write_gadm_zip(world, Path(out_dir) / GADM_ZIP), world)

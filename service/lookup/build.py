@@ -1,9 +1,10 @@
 """Build a dataset's lookup table from its staging tables, inside the publish transaction.
 
 World polygons are slow to test a point against: one time zone holds over a million
-vertices, and its bounding box covers half an ocean. :func:`~service.lookup.subdivide.subdivide`
-(``ST_Subdivide``'s cut, 20 times faster here) cuts every polygon into pieces of at most ``max_vertices`` vertices, each with a tight box, so a
-point costs one GiST probe and a point-in-polygon test on a few hundred vertices.
+vertices, and its bounding box covers half an ocean. :mod:`~service.lookup.subdivide`
+(``ST_Subdivide``'s cut, 20 times faster here) cuts every polygon into pieces of at
+most ``max_vertices`` vertices, each with a tight box, so a point costs one GiST probe
+and a point-in-polygon test on a few hundred vertices.
 
 The table is built from the staging tables the publish is about to swap in, under the
 name it will be swapped in as (the caller picks a staging name and swaps it with the
@@ -47,7 +48,7 @@ def build(conn: psycopg.Connection, sources: Sequence[SourceTable], target: str,
     if not sources:
         raise ValueError("a lookup table needs at least one source table")
     started = time.perf_counter()
-    ident = _identifier(target)
+    ident = sql.Identifier(*target.split(".", 1))
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident))
     conn.execute(sql.SQL(
         "CREATE TABLE {} (source text NOT NULL, level smallint NOT NULL, key text, "
@@ -71,8 +72,8 @@ def register(conn: psycopg.Connection, target: str, dataset: str,
     entry = Registered(target, dataset, max_vertices,
                        {s.publishes_as: (s.level, *s.labels) for s in sources})
     text = COMMENT_PREFIX + json.dumps(entry.to_json(), ensure_ascii=False)
-    conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(_identifier(target),
-                                                             sql.Literal(text)))
+    conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(
+        sql.Identifier(*target.split(".", 1)), sql.Literal(text)))
     return entry
 
 
@@ -93,9 +94,10 @@ def _insert(conn: psycopg.Connection, target: sql.Composable, source: SourceTabl
     features = 0
     with conn.cursor(name=f"geoload_lookup_{source.level}") as rows, \
             conn.cursor() as out:
+        table = sql.Identifier(*source.table.split(".", 1))
         rows.execute(sql.SQL("SELECT {key}::text, {name}::text, ST_AsBinary(geom) FROM {table} "
                              "WHERE geom IS NOT NULL").format(
-            key=sql.Identifier(source.key), name=name, table=_identifier(source.table)))
+            key=sql.Identifier(source.key), name=name, table=table))
         while batch := rows.fetchmany(READ_BATCH):
             features += len(batch)
             _copy_pieces(out, target, source, batch, max_vertices)
@@ -116,7 +118,7 @@ def _copy_pieces(cur: psycopg.Cursor, target: sql.Composable, source: SourceTabl
 
 def _stats(conn: psycopg.Connection, target: str, sources: int, features: int,
            max_vertices: int, seconds: float) -> BuildStats:
-    ident = _identifier(target)
+    ident = sql.Identifier(*target.split(".", 1))
     regclass = sql.Literal(ident.as_string(conn))
     row = conn.execute(sql.SQL(
         "SELECT (SELECT count(*) FROM {}), pg_table_size({r}::regclass), "
@@ -124,8 +126,3 @@ def _stats(conn: psycopg.Connection, target: str, sources: int, features: int,
     assert row is not None
     return BuildStats(target, sources, features, int(row[0]), max_vertices, seconds,
                       int(row[1]), int(row[2]))
-
-
-def _identifier(qualified: str) -> sql.Identifier:
-    schema, _, table = qualified.partition(".")
-    return sql.Identifier(schema, table) if table else sql.Identifier(schema)

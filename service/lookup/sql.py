@@ -42,7 +42,7 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE d.classoid = 'pg_class'::regclass AND d.objsubid = 0
   AND d.description LIKE '{COMMENT_PREFIX}%' AND n.nspname <> '{STAGING}'
 ORDER BY 1
-"""
+"""  # noqa: S608 - constants only
 
 DDL = f"""
 CREATE SCHEMA IF NOT EXISTS geoload;
@@ -97,7 +97,7 @@ $fn$;
 
 COMMENT ON FUNCTION geoload.lookup(double precision, double precision) IS
     'Areas (time zone of every loaded variant, GADM level by level) at lon/lat (EPSG:4326).';
-"""
+"""  # noqa: S608 - constants only
 
 
 def ensure(conn: psycopg.Connection) -> None:
