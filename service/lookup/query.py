@@ -39,32 +39,39 @@ def check_point(lat: float, lon: float, *, where: str = "") -> tuple[float, floa
     return lat, lon
 
 
-def lookup(conn: psycopg.Connection, lat: float, lon: float) -> Answer:
+def lookup(conn: psycopg.Connection, lat: float, lon: float, *,
+           datasets: Sequence[str] | None = None) -> Answer:
     """The areas at one point."""
-    return lookup_many(conn, [(lat, lon)])[0]
+    return lookup_many(conn, [(lat, lon)], datasets=datasets)[0]
 
 
 def lookup_many(conn: psycopg.Connection, points: Iterable[tuple[float, float]],
-                *, batch: int = BATCH) -> list[Answer]:
-    """Answers for ``(lat, lon)`` points, in input order, :data:`BATCH` per round trip."""
+                *, batch: int = BATCH, datasets: Sequence[str] | None = None) -> list[Answer]:
+    """Answers for ``(lat, lon)`` points, in input order, :data:`BATCH` per round trip.
+
+    ``datasets`` (e.g. ``["timezone"]``) keeps only those datasets' lookup tables.
+    """
     checked = [check_point(lat, lon) for lat, lon in points]
-    tables = registered(conn)
+    tables = [t for t in registered(conn) if datasets is None or t.dataset in datasets]
     if not tables:
         return [Answer(lat, lon) for lat, lon in checked]
     labels = _labels(tables)
+    wanted = list(datasets) if datasets is not None else None
     answers: list[Answer] = []
     for start in range(0, len(checked), batch):
-        answers += _batch(conn, checked[start:start + batch], labels)
+        answers += _batch(conn, checked[start:start + batch], labels, wanted)
     return answers
 
 
 def _batch(conn: psycopg.Connection, points: Sequence[tuple[float, float]],
-           labels: dict[str, tuple[str, str | None]]) -> list[Answer]:
+           labels: dict[str, tuple[str, str | None]], datasets: list[str] | None
+           ) -> list[Answer]:
     lats = [p[0] for p in points]
     lons = [p[1] for p in points]
     rows = conn.execute(
         "SELECT i, dataset, source, level, key, name, on_border "
-        "FROM geoload.lookup_many(%s::float8[], %s::float8[])", (lons, lats)).fetchall()
+        "FROM geoload.lookup_many(%s::float8[], %s::float8[], %s::text[])",
+        (lons, lats, datasets)).fetchall()
     hits: list[list[Hit]] = [[] for _ in points]
     for i, dataset, source, level, key, name, on_border in rows:
         key_label, name_label = labels.get(source, ("key", "name"))

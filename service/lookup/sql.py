@@ -17,8 +17,9 @@ geoload.lookup(p.lon, p.lat) l WHERE l.source = 'timezone.timezones'`` gives eac
 place's zone, and ``WHERE l.level = 1`` its province. A point in no area gives no rows; a
 point on a shared border gives a row for every area it touches, each with ``on_border``
 true; lon/lat outside [-180, 180] × [-90, 90] raise SQLSTATE 22023 (invalid parameter).
-``geoload.lookup_many(lons float8[], lats float8[])`` answers many points in one call and
-adds ``i``, the 1-based position of the point in the arrays.
+``geoload.lookup_many(lons float8[], lats float8[], datasets text[] DEFAULT NULL)`` answers
+many points in one call and adds ``i``, the 1-based position of the point in the arrays;
+``datasets`` keeps only those datasets' lookup tables (e.g. ``ARRAY['timezone']``).
 
 The tables it reads are found at each call (``geoload lookup`` comments on tables
 outside the staging schema), so lookup follows whatever is loaded and published, and
@@ -47,7 +48,8 @@ ORDER BY 1
 DDL = f"""
 CREATE SCHEMA IF NOT EXISTS geoload;
 
-CREATE OR REPLACE FUNCTION geoload.lookup_many(lons double precision[], lats double precision[])
+CREATE OR REPLACE FUNCTION geoload.lookup_many(lons double precision[], lats double precision[],
+                                               datasets text[] DEFAULT NULL)
 RETURNS TABLE (i bigint, dataset text, source text, level int, key text, name text,
                on_border boolean)
 LANGUAGE plpgsql STABLE PARALLEL SAFE AS $fn$
@@ -67,6 +69,8 @@ BEGIN
                   HINT = 'pass longitude first, then latitude, in degrees (EPSG:4326)';
     END IF;
     FOR reg IN {REGISTRY_SQL.strip()} LOOP
+        CONTINUE WHEN datasets IS NOT NULL
+                      AND NOT ((reg.meta::jsonb)->>'dataset') = ANY (datasets);
         parts := parts || format(
             'SELECT p.i, %L::text AS dataset, l.source, l.level::int, l.key, l.name '
             'FROM unnest($1, $2) WITH ORDINALITY p(x, y, i) '
