@@ -196,8 +196,9 @@ def _edited_copy(conn: psycopg.Connection, table: str, dataset: str,
     geometry nudged by 1e-6°, ``every``). Indexed on its key, as a staging table is."""
     key = changes.compared_layers(catalog.get(dataset), {table: table})[0]
     name = f"{table.replace('.', '__')}__edited"
-    ids: dict[str, sql.Composable] = {"copy": sql.Identifier(SCHEMA, name), "src": sql.Identifier(*table.split(".")),
-           "k": sql.Identifier(key.key), "schema": sql.Identifier(SCHEMA)}
+    ids: dict[str, sql.Composable] = {
+        "copy": sql.Identifier(SCHEMA, name), "src": sql.Identifier(*table.split(".")),
+        "k": sql.Identifier(key.key), "schema": sql.Identifier(SCHEMA)}
 
     def run(text: str, *params: object) -> None:
         conn.execute(sql.SQL(text).format(**ids), params or None)
