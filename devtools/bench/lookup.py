@@ -82,7 +82,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    settings = bench_settings(config.get(), args.database)
+    settings = replace(bench_settings(config.get(), args.database), queue="geoload-bench-lookup")
     root = args.data or settings.cache_dir / "bench-data"
     data.assemble(root, settings, args.size, {"gadm": None, "timezone": None})
     work = peers.scratch()

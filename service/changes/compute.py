@@ -40,53 +40,63 @@ def _layer(conn: psycopg.Connection, layer: Compared) -> LayerChanges:
     old = sql.Identifier(*layer.live.split(".", 1))
     new = sql.Identifier(*layer.staging.split(".", 1))
     key = sql.Identifier(layer.key)
-    return LayerChanges(layer.live, added=_missing(conn, new, old, key),
-                        removed=_missing(conn, old, new, key),
-                        renamed=_renamed(conn, old, new, key, layer.names),
-                        reshaped=_reshaped(conn, old, new, key))
+    rows = _differences(conn, old, new, key, layer.names)
+    added = tuple(sorted({k for k, kind, _ in rows if kind == "added"}))
+    removed = tuple(sorted({k for k, kind, _ in rows if kind == "removed"}))
+    renamed = tuple(Renamed(k, fields) for k, kind, fields in rows if kind == "renamed")
+    reshaped = [k for k, kind, _ in rows if kind == "reshaped"]
+    return LayerChanges(layer.live, added=added, removed=removed, renamed=renamed,
+                        reshaped=_areas(conn, old, new, key, reshaped))
 
 
-def _missing(conn: psycopg.Connection, here: sql.Composable, there: sql.Composable,
-             key: sql.Identifier) -> tuple[str, ...]:
-    """Keys in ``here`` that ``there`` lacks."""
+Difference = tuple[str, str, dict[str, tuple[str | None, str | None]]]
+
+
+def _differences(conn: psycopg.Connection, old: sql.Composable, new: sql.Composable,
+                 key: sql.Identifier, names: Sequence[str]) -> list[Difference]:
+    """(key, kind, changed name fields) for every difference: one full join, one pass.
+
+    Each table is read once; PostGIS's ``=`` compares geometries exactly (same coordinates
+    in the same order). ``OFFSET 0`` keeps the subquery whole, so each pair of geometries
+    is detoasted and compared once, not again in the outer filter.
+    """
+    pairs = [sql.SQL("o.{f}::text, n.{f}::text").format(f=sql.Identifier(f)) for f in names]
+    differs: list[sql.Composable] = [sql.SQL("o.{f} IS DISTINCT FROM n.{f}").format(f=sql.Identifier(f))
+               for f in names]
     rows = conn.execute(sql.SQL(
-        "SELECT DISTINCT h.{k}::text FROM {here} h WHERE h.{k} IS NOT NULL AND NOT EXISTS "
-        "(SELECT 1 FROM {there} t WHERE t.{k} = h.{k}) ORDER BY 1").format(
-        k=key, here=here, there=there)).fetchall()
-    return tuple(r[0] for r in rows)
+        "SELECT * FROM (SELECT o.{k}::text AS old, n.{k}::text AS new, "
+        "  o.geom IS DISTINCT FROM n.geom AS reshaped, {renamed} AS renamed{pairs} "
+        "  FROM {old} o FULL JOIN {new} n ON n.{k} = o.{k} OFFSET 0) d "
+        "WHERE old IS NULL OR new IS NULL OR reshaped OR renamed ORDER BY 1, 2").format(
+        k=key, old=old, new=new, renamed=sql.SQL(" OR ").join(differs or [sql.SQL("false")]),
+        pairs=sql.SQL("").join(sql.SQL(", ") + p for p in pairs))).fetchall()
+    out: list[Difference] = []
+    for before, after, reshaped, renamed, *values in rows:
+        if before is None or after is None:
+            if (before or after) is not None:
+                out.append((before or after, "added" if before is None else "removed", {}))
+            continue
+        if renamed:
+            out.append((before, "renamed", {
+                name: (values[2 * i], values[2 * i + 1]) for i, name in enumerate(names)
+                if values[2 * i] != values[2 * i + 1]}))
+        if reshaped:
+            out.append((before, "reshaped", {}))
+    return out
 
 
-def _renamed(conn: psycopg.Connection, old: sql.Composable, new: sql.Composable,
-             key: sql.Identifier, names: Sequence[str]) -> tuple[Renamed, ...]:
-    if not names:
+def _areas(conn: psycopg.Connection, old: sql.Composable, new: sql.Composable,
+           key: sql.Identifier, keys: list[str]) -> tuple[Reshaped, ...]:
+    """Areas before and after, and of the symmetric difference: only for reshaped keys."""
+    if not keys:
         return ()
-    differs = sql.SQL(" OR ").join(
-        sql.SQL("o.{f} IS DISTINCT FROM n.{f}").format(f=sql.Identifier(f)) for f in names)
-    pairs = sql.SQL(", ").join(
-        sql.SQL("o.{f}::text, n.{f}::text").format(f=sql.Identifier(f)) for f in names)
-    rows = conn.execute(sql.SQL(
-        "SELECT o.{k}::text, {pairs} FROM {old} o JOIN {new} n ON n.{k} = o.{k} "
-        "WHERE {differs} ORDER BY 1").format(k=key, pairs=pairs, old=old, new=new,
-                                              differs=differs)).fetchall()
-    out = []
-    for row in rows:
-        values = row[1:]
-        fields = {name: (values[2 * i], values[2 * i + 1]) for i, name in enumerate(names)
-                  if values[2 * i] != values[2 * i + 1]}
-        out.append(Renamed(row[0], fields))
-    return tuple(out)
-
-
-def _reshaped(conn: psycopg.Connection, old: sql.Composable, new: sql.Composable,
-              key: sql.Identifier) -> tuple[Reshaped, ...]:
     rows = conn.execute(sql.SQL(
         "SELECT o.{k}::text, ST_Area(o.geom::geography) / {km2}, "
         "       ST_Area(n.geom::geography) / {km2}, "
         "       ST_Area(ST_SymDifference(o.geom, n.geom)::geography) / {km2} "
-        "FROM {old} o JOIN {new} n ON n.{k} = o.{k} "
-        "WHERE NOT (o.geom IS NULL AND n.geom IS NULL) "
-        "  AND (o.geom IS NULL OR n.geom IS NULL OR NOT o.geom = n.geom) ORDER BY 1").format(
-        k=key, km2=sql.Literal(_KM2), old=old, new=new)).fetchall()
+        "FROM {old} o JOIN {new} n ON n.{k} = o.{k} WHERE o.{k}::text = ANY(%s) "
+        "ORDER BY 1").format(k=key, km2=sql.Literal(_KM2), old=old, new=new),
+        (keys,)).fetchall()
     return tuple(Reshaped(*row) for row in rows)
 
 
