@@ -52,7 +52,12 @@ CREATE OR REPLACE FUNCTION geoload.lookup_many(lons double precision[], lats dou
                                                datasets text[] DEFAULT NULL)
 RETURNS TABLE (i bigint, dataset text, source text, level int, key text, name text,
                on_border boolean)
-LANGUAGE plpgsql STABLE PARALLEL SAFE AS $fn$
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+-- JIT compiled every batch's query anew: 400 ms per call, more than 5,000 probes cost.
+SET jit = off
+-- The batch's rows are sorted to drop duplicates; in memory, not spilled to disk.
+SET work_mem = '64MB'
+AS $fn$
 DECLARE
     parts text[] := '{{}}';
     reg record;
