@@ -61,8 +61,8 @@ def _differences(conn: psycopg.Connection, old: sql.Composable, new: sql.Composa
     is detoasted and compared once, not again in the outer filter.
     """
     pairs = [sql.SQL("o.{f}::text, n.{f}::text").format(f=sql.Identifier(f)) for f in names]
-    differs: list[sql.Composable] = [sql.SQL("o.{f} IS DISTINCT FROM n.{f}").format(f=sql.Identifier(f))
-               for f in names]
+    differs: list[sql.Composable] = [
+        sql.SQL("o.{f} IS DISTINCT FROM n.{f}").format(f=sql.Identifier(f)) for f in names]
     rows = conn.execute(sql.SQL(
         "SELECT * FROM (SELECT o.{k}::text AS old, n.{k}::text AS new, "
         "  o.geom IS DISTINCT FROM n.geom AS reshaped, {renamed} AS renamed{pairs} "

@@ -29,17 +29,20 @@ from psycopg import sql
 
 from service.lookup import sql as lookup_sql
 from service.lookup.model import COMMENT_PREFIX, BuildStats, Registered, SourceTable
-from service.lookup.subdivide import subdivide
+from service.lookup.subdivide import Grid, subdivide
 
 #: Vertices per piece. See the module docstring of :mod:`devtools.bench.lookup` and the
 #: README for the measurements behind it.
 DEFAULT_MAX_VERTICES = 255
+#: Pieces lie in one cell of a 2**level × 2**level lon/lat grid (see subdivide.Grid).
+DEFAULT_GRID_LEVEL = 8
 #: Source features read per round trip while building.
 READ_BATCH = 64
 
 
 def build(conn: psycopg.Connection, sources: Sequence[SourceTable], target: str, *,
-          dataset: str, max_vertices: int = DEFAULT_MAX_VERTICES) -> BuildStats:
+          dataset: str, max_vertices: int = DEFAULT_MAX_VERTICES,
+          grid_level: int = DEFAULT_GRID_LEVEL) -> BuildStats:
     """Create ``target`` (``schema.table``) holding every source's areas, subdivided.
 
     Idempotent: an existing ``target`` is replaced, so a redelivered publish builds it
@@ -51,26 +54,31 @@ def build(conn: psycopg.Connection, sources: Sequence[SourceTable], target: str,
     ident = sql.Identifier(*target.split(".", 1))
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident))
     conn.execute(sql.SQL(
-        "CREATE TABLE {} (source text NOT NULL, level smallint NOT NULL, key text, "
-        "name text, geom geometry(Polygon, 4326) NOT NULL)").format(ident))
+        "CREATE TABLE {} (cell integer NOT NULL, source text NOT NULL, level smallint NOT NULL, "
+        "key text, name text, geom geometry(Polygon, 4326) NOT NULL)").format(ident))
     # Pieces are small: kept uncompressed in the row, a probe reads no TOAST table.
     conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN geom SET STORAGE {}").format(
         ident, sql.SQL("PLAIN" if max_vertices <= 400 else "EXTERNAL")))
-    features = sum(_insert(conn, ident, source, max_vertices) for source in sources)
+    grid = Grid(grid_level)
+    features = sum(_insert(conn, ident, source, max_vertices, grid) for source in sources)
+    stem = target.split(".", 1)[1][:54]
     conn.execute(sql.SQL("CREATE INDEX {} ON {} USING gist (geom)").format(
-        sql.Identifier(target.split(".", 1)[1][:55] + "_geom_idx"), ident))
+        sql.Identifier(stem + "_geom_idx"), ident))
+    conn.execute(sql.SQL("CREATE INDEX {} ON {} (cell)").format(
+        sql.Identifier(stem + "_cell_idx"), ident))
     conn.execute(sql.SQL("ANALYZE {}").format(ident))
-    register(conn, target, dataset, sources, max_vertices)
+    register(conn, target, dataset, sources, max_vertices, grid_level)
     lookup_sql.ensure(conn)
     return _stats(conn, target, len(sources), features, max_vertices,
                   time.perf_counter() - started)
 
 
 def register(conn: psycopg.Connection, target: str, dataset: str,
-             sources: Sequence[SourceTable], max_vertices: int) -> Registered:
+             sources: Sequence[SourceTable], max_vertices: int,
+             grid_level: int = DEFAULT_GRID_LEVEL) -> Registered:
     """Write the comment that makes ``target`` a lookup table (it moves with a rename)."""
     entry = Registered(target, dataset, max_vertices,
-                       {s.publishes_as: (s.level, *s.labels) for s in sources})
+                       {s.publishes_as: (s.level, *s.labels) for s in sources}, grid_level)
     text = COMMENT_PREFIX + json.dumps(entry.to_json(), ensure_ascii=False)
     conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(
         sql.Identifier(*target.split(".", 1)), sql.Literal(text)))
@@ -84,7 +92,7 @@ def registered(conn: psycopg.Connection) -> list[Registered]:
 
 
 def _insert(conn: psycopg.Connection, target: sql.Composable, source: SourceTable,
-            max_vertices: int) -> int:
+            max_vertices: int, grid: Grid) -> int:
     """Cut one source's polygons into pieces and COPY them in; returns its feature count.
 
     Features are read :data:`READ_BATCH` at a time through a server-side cursor, so
@@ -100,20 +108,21 @@ def _insert(conn: psycopg.Connection, target: sql.Composable, source: SourceTabl
             key=sql.Identifier(source.key), name=name, table=table))
         while batch := rows.fetchmany(READ_BATCH):
             features += len(batch)
-            _copy_pieces(out, target, source, batch, max_vertices)
+            _copy_pieces(out, target, source, batch, max_vertices, grid)
     return features
 
 
 def _copy_pieces(cur: psycopg.Cursor, target: sql.Composable, source: SourceTable,
-                 batch: list[tuple[str, str | None, bytes]], max_vertices: int) -> None:
-    pieces = subdivide(shapely.from_wkb([row[2] for row in batch]), max_vertices)
+                 batch: list[tuple[str, str | None, bytes]], max_vertices: int,
+                 grid: Grid) -> None:
+    pieces = subdivide(shapely.from_wkb([row[2] for row in batch]), max_vertices, grid)
     wkb = shapely.to_wkb(pieces.geoms)
-    with cur.copy(sql.SQL("COPY {} (source, level, key, name, geom) FROM STDIN "
+    with cur.copy(sql.SQL("COPY {} (cell, source, level, key, name, geom) FROM STDIN "
                           "(FORMAT binary)").format(target)) as copy:
-        copy.set_types(["text", "int2", "text", "text", "bytea"])
-        for owner, geom in zip(pieces.owner.tolist(), wkb):
+        copy.set_types(["int4", "text", "int2", "text", "text", "bytea"])
+        for owner, cell, geom in zip(pieces.owner.tolist(), pieces.cell.tolist(), wkb):
             key, name, _ = batch[owner]
-            copy.write_row((source.publishes_as, source.level, key, name, geom))
+            copy.write_row((cell, source.publishes_as, source.level, key, name, geom))
 
 
 def _stats(conn: psycopg.Connection, target: str, sources: int, features: int,

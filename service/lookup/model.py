@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from service.errors import GeoloadError
 
@@ -50,15 +50,19 @@ class Registered:
     max_vertices: int
     #: per source (live name): level, key label, name label
     sources: dict[str, tuple[int, str, str | None]]
+    #: pieces lie in one cell of a 2**grid_level × 2**grid_level lon/lat grid
+    grid_level: int
 
     def to_json(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "max_vertices": self.max_vertices,
+                "grid_level": self.grid_level,
                 "sources": {s: list(v) for s, v in self.sources.items()}}
 
     @classmethod
     def from_json(cls, table: str, data: dict[str, Any]) -> Registered:
         return cls(table, str(data["dataset"]), int(data["max_vertices"]),
-                   {s: (int(v[0]), str(v[1]), v[2]) for s, v in data["sources"].items()})
+                   {s: (int(v[0]), str(v[1]), v[2]) for s, v in data["sources"].items()},
+                   int(data["grid_level"]))
 
 
 @dataclass(frozen=True)
@@ -75,9 +79,12 @@ class BuildStats:
     index_bytes: int
 
 
-@dataclass(frozen=True)
-class Hit:
-    """One area a point is in (or on the border of)."""
+class Hit(NamedTuple):
+    """One area a point is in (or on the border of).
+
+    A named tuple, not a dataclass: a batch makes one per area per point, and a tuple is
+    built several times faster (the 100,000-point benchmark makes 400,000).
+    """
 
     dataset: str
     source: str
@@ -98,13 +105,12 @@ class Hit:
         return out
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(NamedTuple):
     """Everything known at one point: hits from every loaded lookup table, by dataset."""
 
     lat: float
     lon: float
-    hits: tuple[Hit, ...] = field(default_factory=tuple)
+    hits: tuple[Hit, ...] = ()
 
     def keys(self, source: str) -> list[str]:
         """The keys hit in ``source`` (a live table name), e.g. the tzids of one variant."""

@@ -198,3 +198,24 @@ def test_the_command_line_batch_writes_csv_in_input_order(published: Loaded,
     assert bad.returncode == 2
     assert bad.stdout == ""
     assert "no lat and lon columns" in bad.stderr
+
+
+def test_points_on_grid_lines_get_the_same_answers(published: Loaded) -> None:
+    """Pieces lie in one cell of a 256 × 256 lon/lat grid; a point on a grid line is
+    looked up another way (GiST). Both ways must agree with the known places."""
+    zurich, cairo = 8.4375, 30.9375  # longitudes on grid lines: -180 + k × 360/256
+    cairo_lat = -90 + 171 * 180 / 256  # 30.234375, a latitude on a grid line
+    with psycopg.connect(published.url) as conn:
+        on_lines = lookup.lookup_many(conn, [(47.3769, zurich), (cairo_lat, cairo)])
+    assert [a.keys(TZ) for a in on_lines] == [["Europe/Zurich"], ["Africa/Cairo"]]
+    assert [[h.key for h in level_hits(a, 0)] for a in on_lines] == [["CHE"], ["EGY"]]
+
+
+def test_lookup_can_keep_to_some_datasets(published: Loaded) -> None:
+    with psycopg.connect(published.url) as conn:
+        answer = lookup.lookup(conn, 54.7104, 20.4522, datasets=["timezone"])
+        rows = conn.execute("SELECT DISTINCT dataset FROM geoload.lookup_many("
+                            "ARRAY[20.4522], ARRAY[54.7104], ARRAY['gadm'])").fetchall()
+    assert {h.dataset for h in answer.hits} == {"timezone"}
+    assert answer.keys(TZ) == ["Europe/Kaliningrad"]
+    assert rows == [("gadm",)]
