@@ -114,7 +114,7 @@ CARVES: tuple[Carve, ...] = (
           Area("Europe/Busingen", "DEU", "Germany", "Baden-Württemberg", "Büsingen am Hochrhein")),
     Carve((4.915, 51.430, 4.945, 51.445),
           Area("Europe/Brussels", "BEL", "Belgium", "Vlaanderen", "Baarle-Hertog")),
-    Carve((4.920, 51.433, 4.930, 51.440),
+    Carve((4.920, 51.437, 4.927, 51.442),
           Area("Europe/Amsterdam", "NLD", "Netherlands", "Noord-Brabant", "Baarle-Nassau")),
     Carve((1.955, 42.450, 2.005, 42.480),
           Area("Europe/Madrid", "ESP", "Spain", "Cataluña", "Llívia")),
