@@ -74,6 +74,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="points for the naive ST_Contains ways (points/s is what counts)")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--vertices", default="", help="e.g. 32,64,128,255,512: a sweep")
+    p.add_argument("--grids", default="", help="e.g. 6,7,8,9: a sweep of grid levels")
     p.add_argument("--per-level", action="store_true",
                    help="also one GADM lookup table per level")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
@@ -96,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         ways += _change_reports(conn, args.runs)
         points = random_points(args.points)
         ways += _lookups(settings.database_url, points, args)
-        if args.vertices:
+        ways.append(_single(settings.database_url, args.runs))
+        if args.vertices or args.grids:
             ways += _sweep(conn, settings.database_url, points, args)
         if args.per_level:
             ways += _per_level(conn, settings.database_url, points, args.runs)
@@ -294,7 +296,8 @@ def _timezonefinder(points: list[tuple[float, float]], runs: int) -> Way:
     lons = np.array([p[1] for p in points])
     way = _timed("timezonefinder (its own data), time zone, 1 process", len(points), runs,
                  lambda: [finder.timezone_at(lng=x, lat=y) for x, y in zip(lons, lats)])
-    way.note = "answers from the real timezone-boundary-builder data it ships, not ours"
+    way.note = ("answers from the timezone-boundary-builder 2026 data it ships, not from "
+                "the generated file: its own format can't be built from a GeoJSON offline")
     return way
 
 
@@ -303,17 +306,42 @@ def _timezonefinder(points: list[tuple[float, float]], runs: int) -> Way:
 
 def _sweep(conn: psycopg.Connection, url: str, points: list[tuple[float, float]],
            args: argparse.Namespace) -> list[Way]:
+    """Time zone lookup tables built with other vertex limits or grid levels."""
+    grid = lookup.DEFAULT_GRID_LEVEL
+    vertices = lookup.DEFAULT_MAX_VERTICES
+    shapes = ([(int(v), grid) for v in args.vertices.split(",") if v]
+              + [(vertices, int(g)) for g in args.grids.split(",") if g])
     out = []
-    for n in (int(v) for v in args.vertices.split(",")):
-        name = f"timezone@{n}"
-        stats = build(conn, live_sources("timezone"), f"timezone_lookup_{n}", name, n)
-        way = _timed(f"time zone, {n} vertices, 1 conn.", len(points), args.runs,
+    for n, level in shapes:
+        name = f"timezone@{n}v{level}g"
+        table = f"timezone_lookup_{n}v{level}g"
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        with conn.transaction():
+            stats = lookup.build(conn, live_sources("timezone"), f"{SCHEMA}.{table}",
+                                 dataset=name, max_vertices=n, grid_level=level)
+        way = _timed(f"time zone, {n} vertices, grid {level}, 1 conn.", len(points), args.runs,
                      partial(_parallel, url, points, [name], 1))
         way.note = (f"build {stats.seconds:.1f} s, {stats.pieces} pieces, "
                     f"{(stats.table_bytes + stats.index_bytes) / 2**20:.0f} MB")
         out.append(way)
-        conn.execute(f"DROP TABLE {SCHEMA}.timezone_lookup_{n}")
+        conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(SCHEMA, table)))
     return out
+
+
+def _single(url: str, runs: int, n: int = 200) -> Way:
+    """One point per call, as the API will do: the library's round trip, median of ``n``."""
+    points = random_points(n, seed=2)
+    way = Way("one point per call, time zone + GADM (library; median ms)", 0)
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(runs):
+            took = []
+            for lat, lon in points:
+                started = time.perf_counter()
+                lookup.lookup(conn, lat, lon)
+                took.append(time.perf_counter() - started)
+            way.seconds.append(statistics.median(took))
+    way.note = f"median of {n} calls per run, in seconds"
+    return way
 
 
 def _per_level(conn: psycopg.Connection, url: str, points: list[tuple[float, float]],

@@ -13,7 +13,13 @@ GiST-indexed pieces carrying the keys) that is swapped in with the data tables. 
     lookup(conn, 47.6964, 8.6903).keys("timezone.timezones")  # ['Europe/Busingen']
 """
 
-from service.lookup.build import DEFAULT_MAX_VERTICES, build, register, registered
+from service.lookup.build import (
+    DEFAULT_GRID_LEVEL,
+    DEFAULT_MAX_VERTICES,
+    build,
+    register,
+    registered,
+)
 from service.lookup.catalog import gadm_sources, lookup_table, timezone_sources
 from service.lookup.model import Answer, BadPoint, BuildStats, Hit, Registered, SourceTable
 from service.lookup.query import BATCH, check_point, lookup, lookup_many
@@ -21,6 +27,7 @@ from service.lookup.sql import ensure
 
 __all__ = [
     "BATCH",
+    "DEFAULT_GRID_LEVEL",
     "DEFAULT_MAX_VERTICES",
     "Answer",
     "BadPoint",
