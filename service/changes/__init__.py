@@ -7,7 +7,7 @@ Wiring into the publish is two calls, before the swap renames the live tables ou
         changes.Compared("gadm.adm_1", "geoload_staging.gadm__adm_1__l17", "gid_1",
                          ("name_1", "varname_1", "nl_name_1")), ...])
     changes.save(conn, report)          # geoload.change_reports + geoload.changes
-    print(changes.load(conn, 17).summary())
+    print(changes.text(changes.load(conn, 17)))   # status RUN_ID --changes
 
 :func:`compared_layers` builds that list from a catalog dataset.
 """
@@ -15,6 +15,7 @@ Wiring into the publish is two calls, before the swap renames the live tables ou
 from service.changes.catalog import compared_layers
 from service.changes.compute import compare
 from service.changes.model import ChangeReport, Compared, LayerChanges, Renamed, Reshaped
+from service.changes.output import text
 from service.changes.store import ensure, load, save
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "ensure",
     "load",
     "save",
+    "text",
 ]

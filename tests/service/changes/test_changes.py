@@ -93,6 +93,10 @@ def test_known_edits_give_exactly_their_report(two_versions: psycopg.Connection)
     assert zeta.area_before_km2 == pytest.approx(zeta.area_after_km2, rel=1e-12)
     assert report.counts() == {"added": 1, "removed": 1, "renamed": 1, "reshaped": 2}
     assert report.summary() == "gadm (load 2): 1 added, 1 removed, 1 renamed, 2 reshaped"
+    shown = changes.text(report)
+    assert "renamed  AAA.2_1: name_1 'Beta' -> 'Béta'; varname_1 None -> 'Beta'" in shown
+    assert "added    AAA.5_1" in shown and "removed  AAA.4_1" in shown
+    assert f"reshaped AAA.3_1: {gamma.area_before_km2:,.1f} -> " in shown
 
 
 def test_a_report_is_stored_with_its_load_id_and_read_back(
@@ -118,6 +122,7 @@ def test_the_first_load_has_no_report_and_says_so(clean_db: Settings) -> None:
     assert report.first_load and report.layers == ()
     assert stored == report
     assert "first load" in report.summary() and "no change report" in report.summary()
+    assert changes.text(report) == report.summary()
 
 
 # --- two generated releases of the known places' world -------------------------------------
