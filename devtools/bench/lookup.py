@@ -330,7 +330,7 @@ def _sweep(conn: psycopg.Connection, url: str, points: list[tuple[float, float]]
 def _single(url: str, runs: int, n: int = 200) -> Way:
     """One point per call, as the API will do: the library's round trip, median of ``n``."""
     points = random_points(n, seed=2)
-    way = Way("one point per call, time zone + GADM (library; median ms)", 0)
+    way = Way("one point per call, time zone + GADM (library)", 0)
     with psycopg.connect(url, autocommit=True) as conn:
         for _ in range(runs):
             took = []
@@ -339,7 +339,8 @@ def _single(url: str, runs: int, n: int = 200) -> Way:
                 lookup.lookup(conn, lat, lon)
                 took.append(time.perf_counter() - started)
             way.seconds.append(statistics.median(took))
-    way.note = f"median of {n} calls per run, in seconds"
+    way.note = (f"median of {n} calls: {1000 * way.median:.2f} ms (runs: "
+                + ", ".join(f"{1000 * s:.2f}" for s in way.seconds) + " ms)")
     return way
 
 
