@@ -31,10 +31,20 @@ from service.lookup import sql as lookup_sql
 from service.lookup.model import COMMENT_PREFIX, BuildStats, Registered, SourceTable
 from service.lookup.subdivide import Grid, subdivide
 
-#: Vertices per piece. See the module docstring of :mod:`devtools.bench.lookup` and the
-#: README for the measurements behind it.
+#: Vertices per piece. Measured on the benchmark's time zones (445 zones, 7.9 M vertices),
+#: 100,000 random points on one connection, grid level 8 (``python -m devtools.bench.lookup
+#: --vertices 64,128,255,512``): 64 → 30,900 points/s, 128 → 42,300, 255 → 44,100,
+#: 512 → 28,200. Fewer vertices make more pieces (more rows per cell to hash and test),
+#: more make each point-in-polygon test longer; 255 also keeps a piece (about 4 kB) in its
+#: row, stored PLAIN: no TOAST fetch per test. Before the grid, with one GiST probe per
+#: point, the limit made no difference (8,600 points/s at 64 and at 255): the probe was
+#: the cost.
 DEFAULT_MAX_VERTICES = 255
-#: Pieces lie in one cell of a 2**level × 2**level lon/lat grid (see subdivide.Grid).
+#: Pieces lie in one cell of a 2**level × 2**level lon/lat grid (see subdivide.Grid), so a
+#: batch joins them by cell. Same benchmark, 255 vertices (a busier stretch of the machine,
+#: so compare within the row): level 6 → 13,300 points/s (67,240 pieces), 7 → 25,600
+#: (75,555), 8 → 16,300-58,300 (117,728; 44,100 in the sweep above), 9 → 30,100 (282,947
+#: pieces, 213 MB). 8 is the smallest level at the top of that curve.
 DEFAULT_GRID_LEVEL = 8
 #: Source features read per round trip while building.
 READ_BATCH = 64
