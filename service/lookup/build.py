@@ -41,10 +41,11 @@ from service.lookup.subdivide import Grid, subdivide
 #: the cost.
 DEFAULT_MAX_VERTICES = 255
 #: Pieces lie in one cell of a 2**level × 2**level lon/lat grid (see subdivide.Grid), so a
-#: batch joins them by cell. Same benchmark, 255 vertices (a busier stretch of the machine,
-#: so compare within the row): level 6 → 13,300 points/s (67,240 pieces), 7 → 25,600
-#: (75,555), 8 → 16,300-58,300 (117,728; 44,100 in the sweep above), 9 → 30,100 (282,947
-#: pieces, 213 MB). 8 is the smallest level at the top of that curve.
+#: batch joins them by cell. Same benchmark, 255 vertices, swept in a busy stretch (load
+#: average 4.7 on 2 cores): level 6 → 13,300 points/s (67,240 pieces), 7 → 25,600 (75,555),
+#: 9 → 30,100 (282,947 pieces, 213 MB); level 8 (117,728 pieces, 175 MB) measured 16,300
+#: in that run and 44,100-58,300 in a quieter one. Not conclusive between 7, 8 and 9; 8 is
+#: kept: well above 6, and less than half the pieces of 9.
 DEFAULT_GRID_LEVEL = 8
 #: Source features read per round trip while building.
 READ_BATCH = 64
