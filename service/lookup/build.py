@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import psycopg
 import shapely
@@ -29,7 +31,7 @@ from psycopg import sql
 
 from service.lookup import sql as lookup_sql
 from service.lookup.model import COMMENT_PREFIX, BuildStats, Registered, SourceTable
-from service.lookup.subdivide import Grid, subdivide
+from service.lookup.subdivide import Grid, Pieces, subdivide
 
 #: Vertices per piece. Measured on the benchmark's time zones (445 zones, 7.9 M vertices),
 #: 100,000 random points on one connection, grid level 8 (``python -m devtools.bench.lookup
@@ -49,6 +51,8 @@ DEFAULT_MAX_VERTICES = 255
 DEFAULT_GRID_LEVEL = 8
 #: Source features read per round trip while building.
 READ_BATCH = 64
+#: Threads cutting batches while the caller's thread COPYs.
+CUTTERS = 2
 
 
 def build(conn: psycopg.Connection, sources: Sequence[SourceTable], target: str, *,
@@ -106,27 +110,44 @@ def _insert(conn: psycopg.Connection, target: sql.Composable, source: SourceTabl
             max_vertices: int, grid: Grid) -> int:
     """Cut one source's polygons into pieces and COPY them in; returns its feature count.
 
-    Features are read :data:`READ_BATCH` at a time through a server-side cursor, so
-    memory holds one batch (the largest time zone is 22 MB of WKB), not the table.
+    Features are read :data:`READ_BATCH` at a time through a server-side cursor and cut
+    by :data:`CUTTERS` threads (GEOS releases the GIL) while this one COPYs the batch
+    before: memory holds a few batches (the largest time zone is 22 MB of WKB), not the
+    table.
     """
     name = sql.Identifier(source.name) if source.name else sql.SQL("NULL")
     features = 0
     with conn.cursor(name=f"geoload_lookup_{source.level}") as rows, \
-            conn.cursor() as out:
+            conn.cursor() as out, ThreadPoolExecutor(CUTTERS) as cutters:
         table = sql.Identifier(*source.table.split(".", 1))
         rows.execute(sql.SQL("SELECT {key}::text, {name}::text, ST_AsBinary(geom) FROM {table} "
                              "WHERE geom IS NOT NULL").format(
             key=sql.Identifier(source.key), name=name, table=table))
+        cutting: deque[tuple[list[Row], Future[Pieces]]] = deque()
         while batch := rows.fetchmany(READ_BATCH):
             features += len(batch)
-            _copy_pieces(out, target, source, batch, max_vertices, grid)
+            cutting.append((batch, cutters.submit(_cut, batch, max_vertices, grid)))
+            if len(cutting) > CUTTERS:
+                _copy_pieces(out, target, source, *_next(cutting))
+        while cutting:
+            _copy_pieces(out, target, source, *_next(cutting))
     return features
 
 
+Row = tuple[str, "str | None", bytes]
+
+
+def _cut(batch: list[Row], max_vertices: int, grid: Grid) -> Pieces:
+    return subdivide(shapely.from_wkb([row[2] for row in batch]), max_vertices, grid)
+
+
+def _next(cutting: deque[tuple[list[Row], Future[Pieces]]]) -> tuple[list[Row], Pieces]:
+    batch, future = cutting.popleft()
+    return batch, future.result()
+
+
 def _copy_pieces(cur: psycopg.Cursor, target: sql.Composable, source: SourceTable,
-                 batch: list[tuple[str, str | None, bytes]], max_vertices: int,
-                 grid: Grid) -> None:
-    pieces = subdivide(shapely.from_wkb([row[2] for row in batch]), max_vertices, grid)
+                 batch: list[Row], pieces: Pieces) -> None:
     wkb = shapely.to_wkb(pieces.geoms)
     with cur.copy(sql.SQL("COPY {} (cell, source, level, key, name, geom) FROM STDIN "
                           "(FORMAT binary)").format(target)) as copy:
