@@ -1,0 +1,106 @@
+"""Compare a layer's live table with its staging table by key, in the database, before the swap.
+
+Everything is set-based SQL over the two tables (B-tree on the key in both): added and
+removed keys are anti-joins, renamed keys a join comparing the name fields, reshaped keys
+a join comparing geometries with PostGIS's ``=`` (same coordinates in the same order:
+the bytes, not the shape). Only the reshaped rows pay for ``ST_SymDifference`` and the
+geodesic areas, so a release that changes a few areas costs a scan of both tables plus
+those few. Areas are km² on the WGS84 spheroid (``ST_Area`` of geography).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import psycopg
+from psycopg import sql
+
+from service.changes.model import ChangeReport, Compared, LayerChanges, Renamed, Reshaped
+
+_KM2 = 1e6
+
+
+def compare(conn: psycopg.Connection, dataset: str, load_id: int,
+            layers: Sequence[Compared]) -> ChangeReport:
+    """The change report of ``load_id``; ``first_load`` if no live table exists yet.
+
+    Call before the swap (inside its transaction or before it), while the live tables
+    are still the old version. Reads only; safe to repeat.
+    """
+    started = time.perf_counter()
+    present = [layer for layer in layers if _exists(conn, layer.live)]
+    if not present:
+        return ChangeReport(dataset, load_id, True, (), time.perf_counter() - started)
+    found = tuple(_layer(conn, layer) for layer in present)
+    return ChangeReport(dataset, load_id, False, found, time.perf_counter() - started)
+
+
+def _layer(conn: psycopg.Connection, layer: Compared) -> LayerChanges:
+    old = sql.Identifier(*layer.live.split(".", 1))
+    new = sql.Identifier(*layer.staging.split(".", 1))
+    key = sql.Identifier(layer.key)
+    rows = _differences(conn, old, new, key, layer.names)
+    added = tuple(sorted({k for k, kind, _ in rows if kind == "added"}))
+    removed = tuple(sorted({k for k, kind, _ in rows if kind == "removed"}))
+    renamed = tuple(Renamed(k, fields) for k, kind, fields in rows if kind == "renamed")
+    reshaped = [k for k, kind, _ in rows if kind == "reshaped"]
+    return LayerChanges(layer.live, added=added, removed=removed, renamed=renamed,
+                        reshaped=_areas(conn, old, new, key, reshaped))
+
+
+Difference = tuple[str, str, dict[str, tuple[str | None, str | None]]]
+
+
+def _differences(conn: psycopg.Connection, old: sql.Composable, new: sql.Composable,
+                 key: sql.Identifier, names: Sequence[str]) -> list[Difference]:
+    """(key, kind, changed name fields) for every difference: one full join, one pass.
+
+    Each table is read once; PostGIS's ``=`` compares geometries exactly (same coordinates
+    in the same order). ``OFFSET 0`` keeps the subquery whole, so each pair of geometries
+    is detoasted and compared once, not again in the outer filter.
+    """
+    pairs = [sql.SQL("o.{f}::text, n.{f}::text").format(f=sql.Identifier(f)) for f in names]
+    differs: list[sql.Composable] = [
+        sql.SQL("o.{f} IS DISTINCT FROM n.{f}").format(f=sql.Identifier(f)) for f in names]
+    rows = conn.execute(sql.SQL(
+        "SELECT * FROM (SELECT o.{k}::text AS old, n.{k}::text AS new, "
+        "  o.geom IS DISTINCT FROM n.geom AS reshaped, {renamed} AS renamed{pairs} "
+        "  FROM {old} o FULL JOIN {new} n ON n.{k} = o.{k} OFFSET 0) d "
+        "WHERE old IS NULL OR new IS NULL OR reshaped OR renamed ORDER BY 1, 2").format(
+        k=key, old=old, new=new, renamed=sql.SQL(" OR ").join(differs or [sql.SQL("false")]),
+        pairs=sql.SQL("").join(sql.SQL(", ") + p for p in pairs))).fetchall()
+    out: list[Difference] = []
+    for before, after, reshaped, renamed, *values in rows:
+        if before is None or after is None:
+            if (before or after) is not None:
+                out.append((before or after, "added" if before is None else "removed", {}))
+            continue
+        if renamed:
+            out.append((before, "renamed", {
+                name: (values[2 * i], values[2 * i + 1]) for i, name in enumerate(names)
+                if values[2 * i] != values[2 * i + 1]}))
+        if reshaped:
+            out.append((before, "reshaped", {}))
+    return out
+
+
+def _areas(conn: psycopg.Connection, old: sql.Composable, new: sql.Composable,
+           key: sql.Identifier, keys: list[str]) -> tuple[Reshaped, ...]:
+    """Areas before and after, and of the symmetric difference: only for reshaped keys."""
+    if not keys:
+        return ()
+    rows = conn.execute(sql.SQL(
+        "SELECT o.{k}::text, ST_Area(o.geom::geography) / {km2}, "
+        "       ST_Area(n.geom::geography) / {km2}, "
+        "       ST_Area(ST_SymDifference(o.geom, n.geom)::geography) / {km2} "
+        "FROM {old} o JOIN {new} n ON n.{k} = o.{k} WHERE o.{k}::text = ANY(%s) "
+        "ORDER BY 1").format(k=key, km2=sql.Literal(_KM2), old=old, new=new),
+        (keys,)).fetchall()
+    return tuple(Reshaped(*row) for row in rows)
+
+
+def _exists(conn: psycopg.Connection, table: str) -> bool:
+    name = sql.Identifier(*table.split(".", 1)).as_string(conn)
+    row = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()
+    return row is not None and row[0] is not None

@@ -1,0 +1,100 @@
+"""``geoload.changes``: each load's change report, kept with its load id.
+
+``geoload.change_reports`` holds one row per compared load (first load or not, counts,
+seconds), ``geoload.changes`` one row per changed key. Storing is idempotent (a
+redelivered publish replaces the rows of its load), so it can run in the swap's
+transaction under at-least-once delivery.
+
+The DDL lives here until the ledger package owns ``geoload.*`` (see the issue 15 notes).
+"""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+
+from service.changes.model import ChangeReport, LayerChanges, Renamed, Reshaped
+
+DDL = """
+CREATE SCHEMA IF NOT EXISTS geoload;
+CREATE TABLE IF NOT EXISTS geoload.change_reports (
+    load_id     bigint PRIMARY KEY,
+    dataset     text NOT NULL,
+    first_load  boolean NOT NULL,
+    counts      jsonb NOT NULL,
+    seconds     double precision NOT NULL,
+    computed_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS geoload.changes (
+    load_id          bigint NOT NULL REFERENCES geoload.change_reports ON DELETE CASCADE,
+    source           text NOT NULL,
+    change           text NOT NULL CHECK (change IN ('added', 'removed', 'renamed', 'reshaped')),
+    key              text NOT NULL,
+    fields           jsonb,
+    area_before_km2  double precision,
+    area_after_km2   double precision,
+    symdiff_km2      double precision,
+    PRIMARY KEY (load_id, source, change, key)
+);
+"""
+
+_COLUMNS = ("load_id", "source", "change", "key", "fields", "area_before_km2", "area_after_km2",
+            "symdiff_km2")
+
+
+def ensure(conn: psycopg.Connection) -> None:
+    conn.execute(DDL)  # type: ignore[arg-type]
+
+
+def save(conn: psycopg.Connection, report: ChangeReport) -> None:
+    """Replace the stored report of ``report.load_id`` (rows COPYed, one transaction)."""
+    ensure(conn)
+    with conn.transaction():
+        conn.execute("DELETE FROM geoload.change_reports WHERE load_id = %s", (report.load_id,))
+        conn.execute(
+            "INSERT INTO geoload.change_reports (load_id, dataset, first_load, counts, seconds) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            (report.load_id, report.dataset, report.first_load, json.dumps(report.counts()),
+             report.seconds))
+        with conn.cursor() as cur, cur.copy(
+                f"COPY geoload.changes ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+            for layer in report.layers:
+                for row in _rows(report.load_id, layer):
+                    copy.write_row(row)
+
+
+def _rows(load_id: int, layer: LayerChanges) -> list[tuple[object, ...]]:
+    rows: list[tuple[object, ...]] = [
+        *((load_id, layer.source, "added", k, None, None, None, None) for k in layer.added),
+        *((load_id, layer.source, "removed", k, None, None, None, None) for k in layer.removed),
+        *((load_id, layer.source, "renamed", r.key,
+           json.dumps({f: list(v) for f, v in r.fields.items()}, ensure_ascii=False),
+           None, None, None) for r in layer.renamed),
+        *((load_id, layer.source, "reshaped", r.key, None, r.area_before_km2, r.area_after_km2,
+           r.symdiff_km2) for r in layer.reshaped)]
+    return rows
+
+
+def load(conn: psycopg.Connection, load_id: int) -> ChangeReport | None:
+    """The stored report of ``load_id``, or None if none was computed for it."""
+    ensure(conn)
+    head = conn.execute("SELECT dataset, first_load, seconds FROM geoload.change_reports "
+                        "WHERE load_id = %s", (load_id,)).fetchone()
+    if head is None:
+        return None
+    rows = conn.execute(
+        "SELECT source, change, key, fields, area_before_km2, area_after_km2, symdiff_km2 "
+        "FROM geoload.changes WHERE load_id = %s ORDER BY source, change, key",
+        (load_id,)).fetchall()
+    layers: dict[str, dict[str, list[object]]] = {}
+    for source, change, key, fields, before, after, symdiff in rows:
+        kinds = layers.setdefault(source, {"added": [], "removed": [], "renamed": [],
+                                           "reshaped": []})
+        kinds[change].append(
+            Renamed(key, {f: (v[0], v[1]) for f, v in fields.items()}) if change == "renamed"
+            else Reshaped(key, before, after, symdiff) if change == "reshaped" else key)
+    return ChangeReport(head[0], load_id, head[1], tuple(
+        LayerChanges(source, tuple(k["added"]), tuple(k["removed"]),  # type: ignore[arg-type]
+                     tuple(k["renamed"]), tuple(k["reshaped"]))  # type: ignore[arg-type]
+        for source, k in layers.items()), head[2])
