@@ -6,8 +6,8 @@ Wiring into the publish is two calls, before the swap renames the live tables ou
     report = changes.compare(conn, ds.name, load_id, [
         changes.Compared("gadm.adm_1", "geoload_staging.gadm__adm_1__l17", "gid_1",
                          ("name_1", "varname_1", "nl_name_1")), ...])
-    changes.save(conn, report)          # geoload.change_reports + geoload.changes
-    print(changes.text(changes.load(conn, 17)))   # status RUN_ID --changes
+    ledger.changes.save(conn, report)   # geoload.change_reports + geoload.changes
+    print(changes.text(ledger.changes.load(conn, 17)))   # status RUN_ID --changes
 
 :func:`compared_layers` builds that list from a catalog dataset.
 """
@@ -16,7 +16,6 @@ from service.changes.catalog import compared_layers
 from service.changes.compute import compare
 from service.changes.model import ChangeReport, Compared, LayerChanges, Renamed, Reshaped
 from service.changes.output import text
-from service.changes.store import ensure, load, save
 
 __all__ = [
     "ChangeReport",
@@ -26,8 +25,5 @@ __all__ = [
     "Reshaped",
     "compare",
     "compared_layers",
-    "ensure",
-    "load",
-    "save",
     "text",
 ]

@@ -138,11 +138,35 @@ CREATE TABLE IF NOT EXISTS geoload.refreshes (
     run_id         text,
     PRIMARY KEY (dataset, version)
 );
+
+-- issue 15: the staging table a load's chunks cut their lookup pieces into (swapped in
+-- with the data tables; dropped with the rest of staging).
+ALTER TABLE geoload.loads ADD COLUMN IF NOT EXISTS lookup_staging text;
+-- issue 15: each published load's change report (one row per load) and its changed keys.
+CREATE TABLE IF NOT EXISTS geoload.change_reports (
+    load_id     bigint PRIMARY KEY,
+    dataset     text NOT NULL,
+    first_load  boolean NOT NULL,
+    counts      jsonb NOT NULL,
+    seconds     double precision NOT NULL,
+    computed_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS geoload.changes (
+    load_id          bigint NOT NULL REFERENCES geoload.change_reports ON DELETE CASCADE,
+    source           text NOT NULL,
+    change           text NOT NULL CHECK (change IN ('added', 'removed', 'renamed', 'reshaped')),
+    key              text NOT NULL,
+    fields           jsonb,
+    area_before_km2  double precision,
+    area_after_km2   double precision,
+    symdiff_km2      double precision,
+    PRIMARY KEY (load_id, source, change, key)
+);
 """
 
 #: Bumped with every change to :data:`DDL`, which only ever adds (IF NOT EXISTS); stored
 #: as the comment of schema ``geoload`` so that ``ensure`` costs one query when current.
-VERSION = "geoload bookkeeping, schema version 6"
+VERSION = "geoload bookkeeping, schema version 7"
 #: Serializes schema creation across workers starting at once.
 _LOCK_KEY = 7_461_023
 

@@ -17,6 +17,7 @@ import shapely
 from devtools.testdata.places import CARVES, Area, Carve, load_places, make_places_files
 from service import changes
 from service.changes import Compared, Renamed
+from service.ledger import changes as stored
 from service.settings import Settings
 from tests.conftest import have, reset_database
 from tests.service.lookup.conftest import ogr2ogr
@@ -103,10 +104,10 @@ def test_a_report_is_stored_with_its_load_id_and_read_back(
         two_versions: psycopg.Connection) -> None:
     conn = two_versions
     report = changes.compare(conn, "gadm", 2, [SPEC])
-    changes.save(conn, report)
-    changes.save(conn, report)  # a redelivered publish stores it again: same rows
-    assert changes.load(conn, 2) == report
-    assert changes.load(conn, 3) is None
+    stored.save(conn, report)
+    stored.save(conn, report)  # a redelivered publish stores it again: same rows
+    assert stored.load(conn, 2) == report
+    assert stored.load(conn, 3) is None
     counted = conn.execute("SELECT change, count(*) FROM geoload.changes WHERE load_id = 2 "
                            "GROUP BY 1 ORDER BY 1").fetchall()
     assert counted == [("added", 1), ("removed", 1), ("renamed", 1), ("reshaped", 2)]
@@ -117,10 +118,10 @@ def test_a_report_is_stored_with_its_load_id_and_read_back(
 def test_the_first_load_has_no_report_and_says_so(clean_db: Settings) -> None:
     with psycopg.connect(clean_db.database_url, autocommit=True) as conn:
         report = changes.compare(conn, "gadm", 1, [Compared("gadm.adm_1", STAGED, "gid_1")])
-        changes.save(conn, report)
-        stored = changes.load(conn, 1)
+        stored.save(conn, report)
+        kept = stored.load(conn, 1)
     assert report.first_load and report.layers == ()
-    assert stored == report
+    assert kept == report
     assert "first load" in report.summary() and "no change report" in report.summary()
     assert changes.text(report) == report.summary()
 

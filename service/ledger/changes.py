@@ -5,7 +5,7 @@ seconds), ``geoload.changes`` one row per changed key. Storing is idempotent (a
 redelivered publish replaces the rows of its load), so it can run in the swap's
 transaction under at-least-once delivery.
 
-The DDL lives here until the ledger package owns ``geoload.*`` (see the issue 15 notes).
+The tables are created with the rest of geoload's own (:mod:`service.ledger.schema`).
 """
 
 from __future__ import annotations
@@ -16,40 +16,12 @@ import psycopg
 
 from service.changes.model import ChangeReport, LayerChanges, Renamed, Reshaped
 
-DDL = """
-CREATE SCHEMA IF NOT EXISTS geoload;
-CREATE TABLE IF NOT EXISTS geoload.change_reports (
-    load_id     bigint PRIMARY KEY,
-    dataset     text NOT NULL,
-    first_load  boolean NOT NULL,
-    counts      jsonb NOT NULL,
-    seconds     double precision NOT NULL,
-    computed_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS geoload.changes (
-    load_id          bigint NOT NULL REFERENCES geoload.change_reports ON DELETE CASCADE,
-    source           text NOT NULL,
-    change           text NOT NULL CHECK (change IN ('added', 'removed', 'renamed', 'reshaped')),
-    key              text NOT NULL,
-    fields           jsonb,
-    area_before_km2  double precision,
-    area_after_km2   double precision,
-    symdiff_km2      double precision,
-    PRIMARY KEY (load_id, source, change, key)
-);
-"""
-
 _COLUMNS = ("load_id", "source", "change", "key", "fields", "area_before_km2", "area_after_km2",
             "symdiff_km2")
 
 
-def ensure(conn: psycopg.Connection) -> None:
-    conn.execute(DDL)  # type: ignore[arg-type]
-
-
 def save(conn: psycopg.Connection, report: ChangeReport) -> None:
     """Replace the stored report of ``report.load_id`` (rows COPYed, one transaction)."""
-    ensure(conn)
     with conn.transaction():
         conn.execute("DELETE FROM geoload.change_reports WHERE load_id = %s", (report.load_id,))
         conn.execute(
@@ -78,7 +50,6 @@ def _rows(load_id: int, layer: LayerChanges) -> list[tuple[object, ...]]:
 
 def load(conn: psycopg.Connection, load_id: int) -> ChangeReport | None:
     """The stored report of ``load_id``, or None if none was computed for it."""
-    ensure(conn)
     head = conn.execute("SELECT dataset, first_load, seconds FROM geoload.change_reports "
                         "WHERE load_id = %s", (load_id,)).fetchone()
     if head is None:
