@@ -75,6 +75,15 @@ def mark_ready(conn: psycopg.Connection, load_id: int, layer: str, table_bytes: 
 
 
 def staging_tables(conn: psycopg.Connection, load_id: int) -> list[str]:
-    rows = conn.execute("SELECT staging_table FROM geoload.load_layers WHERE load_id = %s",
-                        (load_id,)).fetchall()
+    """Every staging table of a load: its layers' and its lookup table."""
+    rows = conn.execute("SELECT staging_table FROM geoload.load_layers WHERE load_id = %s "
+                        "UNION ALL SELECT lookup_staging FROM geoload.loads "
+                        "WHERE load_id = %s AND lookup_staging IS NOT NULL",
+                        (load_id, load_id)).fetchall()
     return [str(r[0]) for r in rows]
+
+
+def save_lookup(conn: psycopg.Connection, load_id: int, table: str) -> None:
+    """The staging lookup table the load's chunks cut pieces into: the load owns it."""
+    conn.execute("UPDATE geoload.loads SET lookup_staging = %s WHERE load_id = %s",
+                 (table, load_id))

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 def get(conn: psycopg.Connection, run_id: str, dataset: str, *,
         lock: bool = False) -> Load | None:
     query = ("SELECT load_id, run_id, dataset, status, sha256, layers_total, layers_ready, "
-             "strict FROM geoload.loads WHERE run_id = %s AND dataset = %s")
+             "strict, lookup_staging FROM geoload.loads WHERE run_id = %s AND dataset = %s")
     row = conn.execute(query + (" FOR UPDATE" if lock else ""), (run_id, dataset)).fetchone()
     return Load(*row) if row else None
 
@@ -110,6 +110,12 @@ def mark_published(conn: psycopg.Connection, load_id: int,
                  "layers = %s, warnings = coalesce(warnings, '[]'::jsonb) || %s::jsonb "
                  "WHERE load_id = %s",
                  (json.dumps(summary), json.dumps(warnings or []), load_id))
+
+
+def record_lookup(conn: psycopg.Connection, load_id: int, built: dict[str, Any]) -> None:
+    """What building the lookup table's indexes cost, kept with the load."""
+    conn.execute("UPDATE geoload.loads SET lookup = %s WHERE load_id = %s",
+                 (json.dumps(built), load_id))
 
 
 def mark_superseded(conn: psycopg.Connection, load_id: int, by_run: str) -> None:

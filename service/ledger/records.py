@@ -29,6 +29,8 @@ class Load:
     layers_ready: int
     #: Data warnings fail this load instead of being recorded (``enqueue --strict``).
     strict: bool = False
+    #: The staging table its chunks cut lookup pieces into (None: planned before lookup).
+    lookup_staging: str | None = None
 
     @property
     def finished(self) -> bool:

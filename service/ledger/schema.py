@@ -142,6 +142,8 @@ CREATE TABLE IF NOT EXISTS geoload.refreshes (
 -- issue 15: the staging table a load's chunks cut their lookup pieces into (swapped in
 -- with the data tables; dropped with the rest of staging).
 ALTER TABLE geoload.loads ADD COLUMN IF NOT EXISTS lookup_staging text;
+-- issue 15: what the lookup table cost: pieces, seconds, bytes (see ledger.loads.record_lookup).
+ALTER TABLE geoload.loads ADD COLUMN IF NOT EXISTS lookup jsonb;
 -- issue 15: each published load's change report (one row per load) and its changed keys.
 CREATE TABLE IF NOT EXISTS geoload.change_reports (
     load_id     bigint PRIMARY KEY,

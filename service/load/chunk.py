@@ -19,8 +19,9 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import numpy as np
 import psycopg
 import pyarrow.compute as pc
 
@@ -44,6 +45,15 @@ PROGRESS_INTERVAL_S = 0.25
 
 #: Told the features loaded so far, at most every :data:`PROGRESS_INTERVAL_S`.
 Progress = Callable[[int], None]
+
+
+class BatchSink(Protocol):
+    """Also given each repaired batch, and written in the chunk's transaction after its
+    rows (the lookup's :class:`~service.lookup.pieces.ChunkPieces`)."""
+
+    def add(self, batch: Any, wkb: np.ndarray) -> None: ...
+
+    def write(self, conn: psycopg.Connection) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -132,9 +142,10 @@ class Unloadable:
 
 def copy_chunk(conn: psycopg.Connection, path: Path, plan: LayerPlan, chunk: Chunk,
                unloadable: Unloadable, *, indexed: Collection[str],
-               progress: Progress | None = None) -> ChunkCounts:
+               progress: Progress | None = None, also: BatchSink | None = None) -> ChunkCounts:
     """COPY the chunk's features of the file ``path`` into the layer's staging table, in
-    batches of about :data:`BATCH_BYTES` of geometry; returns what it took."""
+    batches of about :data:`BATCH_BYTES` of geometry; returns what it took. ``also`` is
+    given every repaired batch and written after the rows (stage ``also``)."""
     columns = plan.columns
     sources = ColumnPlan(columns).sources
     key_source = unloadable.key_source(columns)
@@ -154,12 +165,16 @@ def copy_chunk(conn: psycopg.Connection, path: Path, plan: LayerPlan, chunk: Chu
             unloadable.handle(fixed, batch, key_source, tally, plan.layer)
             clock = tally.timed("repair", clock)
             copier.write(batch, fixed.wkb)
+            if also is not None:
+                also.add(batch, fixed.wkb)
             clock = tally.timed("copy", clock)
             tally.add(batch.num_rows, fixed)
             if progress is not None and report.due():
                 progress(tally.loaded)
             clock = time.perf_counter()
     tally.timed("copy", clock)  # the server finishing the COPY
+    if also is not None:
+        tally.seconds["also"] = also.write(conn)
     _check_all_read(tally.loaded, plan.layer, chunk, path)
     return tally.counts()
 

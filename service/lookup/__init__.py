@@ -17,10 +17,19 @@ from service.lookup.build import (
     DEFAULT_GRID_LEVEL,
     DEFAULT_MAX_VERTICES,
     build,
+    index_table,
     register,
     registered,
+    sizes,
 )
-from service.lookup.catalog import gadm_sources, lookup_table, timezone_sources
+from service.lookup.catalog import (
+    create_staging,
+    gadm_sources,
+    lookup_table,
+    sources,
+    staging_table,
+    timezone_sources,
+)
 from service.lookup.model import Answer, BadPoint, BuildStats, Hit, Registered, SourceTable
 from service.lookup.query import BATCH, check_point, lookup, lookup_many
 from service.lookup.sql import ensure
@@ -36,6 +45,8 @@ __all__ = [
     "Registered",
     "SourceTable",
     "build",
+    "create_staging",
+    "index_table",
     "check_point",
     "ensure",
     "gadm_sources",
@@ -44,5 +55,8 @@ __all__ = [
     "lookup_table",
     "register",
     "registered",
+    "sizes",
+    "sources",
+    "staging_table",
     "timezone_sources",
 ]

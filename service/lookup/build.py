@@ -29,6 +29,7 @@ import psycopg
 import shapely
 from psycopg import sql
 
+from service.load import names
 from service.lookup import sql as lookup_sql
 from service.lookup.model import COMMENT_PREFIX, BuildStats, Registered, SourceTable
 from service.lookup.subdivide import Grid, Pieces, subdivide
@@ -67,6 +68,20 @@ def build(conn: psycopg.Connection, sources: Sequence[SourceTable], target: str,
         raise ValueError("a lookup table needs at least one source table")
     started = time.perf_counter()
     ident = sql.Identifier(*target.split(".", 1))
+    create_table(conn, target, max_vertices)
+    grid = Grid(grid_level)
+    features = sum(_insert(conn, ident, source, max_vertices, grid) for source in sources)
+    index_table(conn, target)
+    register(conn, target, dataset, sources, max_vertices, grid_level)
+    lookup_sql.ensure(conn)
+    return _stats(conn, target, len(sources), features, max_vertices,
+                  time.perf_counter() - started)
+
+
+def create_table(conn: psycopg.Connection, target: str,
+                 max_vertices: int = DEFAULT_MAX_VERTICES) -> None:
+    """An empty lookup table (``schema.table``), replacing any of that name."""
+    ident = sql.Identifier(*target.split(".", 1))
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident))
     conn.execute(sql.SQL(
         "CREATE TABLE {} (cell integer NOT NULL, source text NOT NULL, level smallint NOT NULL, "
@@ -74,18 +89,23 @@ def build(conn: psycopg.Connection, sources: Sequence[SourceTable], target: str,
     # Pieces are small: kept uncompressed in the row, a probe reads no TOAST table.
     conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN geom SET STORAGE {}").format(
         ident, sql.SQL("PLAIN" if max_vertices <= 400 else "EXTERNAL")))
-    grid = Grid(grid_level)
-    features = sum(_insert(conn, ident, source, max_vertices, grid) for source in sources)
-    stem = target.split(".", 1)[1][:54]
+
+
+def index_table(conn: psycopg.Connection, target: str) -> float:
+    """GiST on the pieces, B-tree on the cell, ANALYZE; returns seconds.
+
+    Index names start with the table's (``<table>_geom_idx``), so the swap renames them
+    with the table.
+    """
+    started = time.perf_counter()
+    ident = sql.Identifier(*target.split(".", 1))
+    table = target.split(".", 1)[1]
     conn.execute(sql.SQL("CREATE INDEX {} ON {} USING gist (geom)").format(
-        sql.Identifier(stem + "_geom_idx"), ident))
+        sql.Identifier(names.index_name(table, "geom_idx")), ident))
     conn.execute(sql.SQL("CREATE INDEX {} ON {} (cell)").format(
-        sql.Identifier(stem + "_cell_idx"), ident))
+        sql.Identifier(names.index_name(table, "cell_idx")), ident))
     conn.execute(sql.SQL("ANALYZE {}").format(ident))
-    register(conn, target, dataset, sources, max_vertices, grid_level)
-    lookup_sql.ensure(conn)
-    return _stats(conn, target, len(sources), features, max_vertices,
-                  time.perf_counter() - started)
+    return time.perf_counter() - started
 
 
 def register(conn: psycopg.Connection, target: str, dataset: str,
@@ -148,22 +168,35 @@ def _next(cutting: deque[tuple[list[Row], Future[Pieces]]]) -> tuple[list[Row], 
 
 def _copy_pieces(cur: psycopg.Cursor, target: sql.Composable, source: SourceTable,
                  batch: list[Row], pieces: Pieces) -> None:
+    keys = [batch[owner][0] for owner in pieces.owner.tolist()]
+    labels = [batch[owner][1] for owner in pieces.owner.tolist()]
+    copy_rows(cur, target, source, pieces, keys, labels)
+
+
+def copy_rows(cur: psycopg.Cursor, target: sql.Composable, source: SourceTable, pieces: Pieces,
+              keys: Sequence[str | None], labels: Sequence[str | None]) -> None:
+    """Binary COPY of ``pieces`` into a lookup table, each with its area's key and name."""
     wkb = shapely.to_wkb(pieces.geoms)
     with cur.copy(sql.SQL("COPY {} (cell, source, level, key, name, geom) FROM STDIN "
                           "(FORMAT binary)").format(target)) as copy:
         copy.set_types(["int4", "text", "int2", "text", "text", "bytea"])
-        for owner, cell, geom in zip(pieces.owner.tolist(), pieces.cell.tolist(), wkb):
-            key, name, _ = batch[owner]
-            copy.write_row((cell, source.publishes_as, source.level, key, name, geom))
+        for cell, key, label, geom in zip(pieces.cell.tolist(), keys, labels, wkb):
+            copy.write_row((cell, source.publishes_as, source.level, key, label, geom))
 
 
 def _stats(conn: psycopg.Connection, target: str, sources: int, features: int,
            max_vertices: int, seconds: float) -> BuildStats:
+    pieces, table_bytes, index_bytes = sizes(conn, target)
+    return BuildStats(target, sources, features, pieces, max_vertices, seconds, table_bytes,
+                      index_bytes)
+
+
+def sizes(conn: psycopg.Connection, target: str) -> tuple[int, int, int]:
+    """A lookup table's pieces, table bytes and index bytes."""
     ident = sql.Identifier(*target.split(".", 1))
     regclass = sql.Literal(ident.as_string(conn))
     row = conn.execute(sql.SQL(
         "SELECT (SELECT count(*) FROM {}), pg_table_size({r}::regclass), "
         "pg_indexes_size({r}::regclass)").format(ident, r=regclass)).fetchone()
     assert row is not None
-    return BuildStats(target, sources, features, int(row[0]), max_vertices, seconds,
-                      int(row[1]), int(row[2]))
+    return int(row[0]), int(row[1]), int(row[2])

@@ -12,8 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import psycopg
+
 from service.catalog.model import Dataset
+from service.load import names
 from service.load.names import STAGING
+from service.lookup.build import (
+    DEFAULT_GRID_LEVEL,
+    DEFAULT_MAX_VERTICES,
+    create_table,
+    register,
+)
 from service.lookup.model import SourceTable
 
 
@@ -24,6 +33,21 @@ def lookup_table(dataset: Dataset) -> str:
     zone variants such as ``timezone.timezones_land``) get one each.
     """
     return f"{dataset.schemas[0]}.{dataset.name}_lookup"
+
+
+def staging_table(dataset: Dataset, load_id: int) -> str:
+    """The staging lookup table of load ``load_id`` (unqualified, in the staging schema):
+    ``gadm__gadm_lookup__l17``, swapped in as :func:`lookup_table`."""
+    return names.staging_table(dataset.name, lookup_table(dataset).split(".", 1)[1], load_id)
+
+
+def sources(dataset: Dataset, staged: Mapping[str, str]) -> list[SourceTable]:
+    """The dataset's lookup sources: by level if its k-th layer has ``gid_k`` (GADM's
+    levels), else by each layer's key (time zones)."""
+    if all(f"gid_{level}" in {f.column for f in layer.fields}
+           for level, layer in enumerate(dataset.layers)):
+        return gadm_sources(dataset, staged)
+    return timezone_sources(dataset, staged)
 
 
 def gadm_sources(dataset: Dataset, staged: Mapping[str, str]) -> list[SourceTable]:
@@ -50,3 +74,15 @@ def timezone_sources(dataset: Dataset, staged: Mapping[str, str]) -> list[Source
 
 def _qualified(table: str) -> str:
     return table if "." in table else f"{STAGING}.{table}"
+
+
+def create_staging(conn: psycopg.Connection, dataset: Dataset, load_id: int,
+                   staged: Mapping[str, str]) -> str:
+    """Create (or replace) load ``load_id``'s empty staging lookup table, registered as a
+    lookup of ``dataset``'s layers (the comment moves with the swap); returns its name."""
+    table = staging_table(dataset, load_id)
+    target = f"{STAGING}.{table}"
+    create_table(conn, target)
+    register(conn, target, dataset.name, sources(dataset, staged), DEFAULT_MAX_VERTICES,
+             DEFAULT_GRID_LEVEL)
+    return table

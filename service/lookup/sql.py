@@ -129,6 +129,13 @@ COMMENT ON FUNCTION geoload.lookup(double precision, double precision) IS
 """  # noqa: S608 - constants only
 
 
+#: Serializes replacing the functions: two publishes at once would otherwise fail with
+#: "tuple concurrently updated".
+_LOCK_KEY = 7_461_015
+
+
 def ensure(conn: psycopg.Connection) -> None:
-    """Create or replace the SQL functions (idempotent: every build calls it)."""
-    conn.execute(DDL)  # type: ignore[arg-type]
+    """Create or replace the SQL functions (idempotent: every build and publish calls it)."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        conn.execute(DDL)  # type: ignore[arg-type]

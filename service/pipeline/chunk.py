@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from service.catalog import Dataset
 from service.errors import BadMessage, GeoloadError
 from service.fetch import LocalCopy, fetch
 from service.identity import worker_id
@@ -23,6 +24,7 @@ from service.ledger.records import LayerState
 from service.live import Live
 from service.load import budget
 from service.load.chunk import Unloadable, copy_chunk
+from service.lookup.pieces import ChunkPieces, for_layer
 from service.pipeline.context import Outcome, check_ids, load_context, skipped
 from service.pipeline.messages import FINISH, Next
 from service.postgres import refused_data
@@ -53,11 +55,14 @@ def load_chunk(settings: Settings, live: Live, run_id: str, dataset: str, layer:
             assert chunk is not None
             if chunk.loaded:
                 return _already_loaded(state, ids)
-            with _about(dataset, local), refused_data(dataset, f"layer {layer!r} chunk {chunk_no}"):
+            where = f"layer {layer!r} chunk {chunk_no}"
+            with _about(dataset, local), refused_data(dataset, where), \
+                    _pieces(load.lookup_staging, ds, state) as pieces:
                 counts = copy_chunk(
                     conn, local.path, state.plan, chunk.planned,
                     Unloadable(load.strict, spec.feature_key), indexed={spec.key, *spec.indexes},
-                    progress=lambda n: live.chunk_progress(run_id, dataset, layer, chunk_no, n))
+                    progress=lambda n: live.chunk_progress(run_id, dataset, layer, chunk_no, n),
+                    also=pieces)
             done, total = chunks.complete(conn, load.load_id, layer, chunk_no, counts,
                                           time.perf_counter() - started)
     live.chunk_progress(run_id, dataset, layer, chunk_no, counts.loaded)
@@ -74,6 +79,18 @@ def _already_loaded(state: LayerState, ids: dict[str, Any]) -> Outcome:
     done = state.all_chunks_loaded and state.status == "loading"
     follow = [Next(FINISH, (ids["run_id"], ids["dataset"], ids["layer"]))] if done else []
     return Outcome({"status": "skipped", "reason": "chunk already loaded", **ids}, follow)
+
+
+@contextmanager
+def _pieces(table: str | None, ds: Dataset, state: LayerState) -> Iterator[ChunkPieces | None]:
+    """The chunk's lookup pieces, cut into the load's staging lookup table (none for a load
+    planned before lookup tables were)."""
+    if table is None:
+        yield None
+        return
+    with ChunkPieces(*for_layer(ds, table, state.plan.target_table, state.plan.staging_table),
+                     state.plan.columns) as pieces:
+        yield pieces
 
 
 @contextmanager

@@ -3,17 +3,19 @@
 Runs once per layer, triggered by the chunk that completed it; layers of one
 dataset finish in parallel on different workers. The live tables are not
 touched, so readers are not blocked while indexes build. The layer that
-completes its dataset sends ``publish_dataset``.
+completes its dataset also indexes the load's lookup table, and sends ``publish_dataset``.
 """
 
 from __future__ import annotations
 
 import psycopg
 
+from service import lookup
 from service.identity import worker_id
-from service.ledger import layers
+from service.ledger import layers, loads
 from service.live import Live
 from service.load import staging
+from service.load.names import STAGING
 from service.pipeline.context import Outcome, check_ids, load_context, skipped
 from service.pipeline.messages import PUBLISH, Next
 from service.postgres import refused_data
@@ -39,9 +41,22 @@ def finish_layer(settings: Settings, live: Live, run_id: str, dataset: str,
                 seconds = staging.build_indexes(conn, table, spec.key, spec.indexes)
             size = staging.table_bytes(conn, table)
             ready, total = layers.mark_ready(conn, load.load_id, layer, size, seconds)
+            if ready == total and load.lookup_staging is not None:
+                _index_lookup(conn, load.load_id, load.lookup_staging)
     follow = [Next(PUBLISH, (run_id, dataset))] if ready == total else []
     return Outcome({"status": "indexed", **ids, "seconds": round(seconds, 3),
                     "table_bytes": size, "worker": worker_id()}, follow)
+
+
+def _index_lookup(conn: psycopg.Connection, load_id: int, table: str) -> None:
+    """The layer that completes the load indexes its lookup table (every chunk has cut its
+    pieces in), in the transaction that marks it ready: exactly once."""
+    qualified = f"{STAGING}.{table}"
+    seconds = lookup.index_table(conn, qualified)
+    pieces, table_bytes, index_bytes = lookup.sizes(conn, qualified)
+    loads.record_lookup(conn, load_id, {"table": table, "pieces": pieces,
+                                        "index_seconds": round(seconds, 3),
+                                        "table_bytes": table_bytes, "index_bytes": index_bytes})
 
 
 def _publish_if_complete(conn: psycopg.Connection, load_id: int, ids: dict[str, str]) -> Outcome:

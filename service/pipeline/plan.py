@@ -1,5 +1,7 @@
 """plan_load: plan every layer, create the staging tables, and send what moves the load on.
 
+The staging tables include the load's lookup table, which its chunks cut pieces into.
+
 A redelivered plan (or the sweep) sends only what its load still needs, from where the
 ledger stands (:func:`moves_on`), so that no layer waits for the sweep.
 """
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import psycopg
 
+from service import lookup
 from service.fetch import fetch
 from service.identity import worker_id
 from service.ledger import chunks, layers, loads
@@ -39,6 +42,9 @@ def plan_load(settings: Settings, live: Live, run_id: str, dataset: str) -> Outc
                 for layer in planned:
                     staging.create(conn, layer.plan.staging_table, layer.plan.columns)
                 layers.save_plan(conn, load.load_id, planned)
+                layers.save_lookup(conn, load.load_id, lookup.create_staging(
+                    conn, ds, load.load_id, {p.plan.target_table: p.plan.staging_table
+                                             for p in planned}))
             follow = moves_on(conn, load.load_id, run_id, dataset, settings.inflight_bytes)
     return Outcome(
         {"status": "planned", "run_id": run_id, "dataset": dataset,

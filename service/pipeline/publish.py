@@ -1,5 +1,10 @@
 """publish_dataset: swap every ready layer in at once and record the load as published.
 
+In the same transaction, just before the swap, the change report compares the live
+tables with the staging ones (:mod:`service.changes`) and is stored with the load id;
+the load's lookup table is swapped in with its data tables, so a reader never sees
+lookup pieces of one version beside data tables of another.
+
 A load is published only if no load of its dataset that learnt its version from
 upstream later was published before it: a publish redelivered late (the sweep
 re-sends it half an hour on) never puts an older version back. Such a load ends
@@ -12,10 +17,11 @@ from typing import Any
 
 import psycopg
 
-from service import data_warnings
+from service import changes, data_warnings, lookup
 from service.catalog import Dataset
 from service.data_warnings import DataWarning
 from service.identity import worker_id
+from service.ledger import changes as ledger_changes
 from service.ledger import chunks, layers, loads
 from service.ledger.records import LayerState, Load
 from service.live import Live
@@ -42,8 +48,14 @@ def publish_dataset(settings: Settings, live: Live, run_id: str, dataset: str) -
             swap.limit_lock_wait(conn)
             newer = loads.take_live(conn, dataset, load.load_id)
             if newer is None:
-                swap.swap(conn, dataset, load.load_id,
-                          {s.plan.target_table: s.plan.staging_table for s in states})
+                staged = {s.plan.target_table: s.plan.staging_table for s in states}
+                report = changes.compare(conn, dataset, load.load_id,
+                                         changes.compared_layers(ds, staged))
+                ledger_changes.save(conn, report)
+                if locked.lookup_staging is not None:
+                    staged[lookup.lookup_table(ds)] = locked.lookup_staging
+                    lookup.ensure(conn)
+                swap.swap(conn, dataset, load.load_id, staged)
                 summary = layer_summary(states)
                 dropped = dropped_warnings(conn, ds, load.load_id, states)
                 loads.mark_published(conn, load.load_id, summary,
@@ -51,10 +63,11 @@ def publish_dataset(settings: Settings, live: Live, run_id: str, dataset: str) -
             else:
                 loads.mark_superseded(conn, load.load_id, newer)
         if newer is not None:
-            return _superseded(conn, newer, [s.plan.staging_table for s in states], ids)
+            return _superseded(conn, newer, layers.staging_tables(conn, load.load_id), ids)
         retired = swap.drop_retired(conn, dataset)
     return Outcome({"status": "published", **ids, "layers": summary, "retired": retired,
-                    "warnings": len(dropped), "worker": worker_id()})
+                    "warnings": len(dropped), "changes": report.summary(),
+                    "worker": worker_id()})
 
 
 def _superseded(conn: psycopg.Connection, newer: str, tables: list[str],

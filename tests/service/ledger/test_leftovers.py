@@ -37,3 +37,21 @@ def test_only_tables_no_unfinished_load_owns_are_leftovers(clean_db, db):
     assert leftovers.staging_in_use(db, "gadm__adm_0__busy")
     assert not leftovers.staging_in_use(db, "gadm__adm_0__failed")
     assert busy != failed
+
+
+def test_a_loads_lookup_table_is_owned_like_its_layers(clean_db, db):
+    """The staging lookup table a load's chunks cut pieces into (issue 15) is its own: kept
+    while the load runs, a leftover once it failed, and dropped with its layers' tables."""
+    busy, failed = _planned(db, "gadm__adm_0__busy"), _planned(db, "gadm__adm_0__failed")
+    layers.save_lookup(db, busy, "gadm__gadm_lookup__busy")
+    layers.save_lookup(db, failed, "gadm__gadm_lookup__failed")
+    loads.fail(db, failed, "boom", "BadSource", "load_chunk")
+    for table in ("gadm__adm_0__busy", "gadm__adm_0__failed", "gadm__gadm_lookup__busy",
+                  "gadm__gadm_lookup__failed"):
+        _staged(db, table)
+    found = {left.table for left in leftovers.leftover_staging(db)}
+    assert found == {"gadm__adm_0__failed", "gadm__gadm_lookup__failed"}
+    assert leftovers.staging_in_use(db, "gadm__gadm_lookup__busy")
+    assert not leftovers.staging_in_use(db, "gadm__gadm_lookup__failed")
+    assert sorted(layers.staging_tables(db, failed)) == ["gadm__adm_0__failed",
+                                                         "gadm__gadm_lookup__failed"]

@@ -1,0 +1,106 @@
+"""Issue 15, steps 1-2: each chunk cuts its lookup pieces in its own transaction, the last
+finish indexes them, and the publish swaps them in with the data tables and stores the
+change report.
+
+Expectations come from PostGIS on the loaded data tables (the area of each feature), not
+from the cutting code: the pieces of a feature must cover exactly its area, once.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+from service.pipeline.messages import CHUNK, FAILURE, FETCH, PLAN, PUBLISH, Next
+from tests.conftest import new_upstream_version
+from tests.support.driver import drain, new_run, run_step
+
+
+def _start(settings, dataset: str) -> tuple[str, list[Next]]:
+    run_id = new_run(settings, dataset)
+    return run_id, [Next(FETCH, (run_id, dataset)), Next(PLAN, (run_id, dataset))]
+
+
+def _piece_areas_off(db: psycopg.Connection, data: str, pieces: str, key: str) -> list:
+    """Keys whose pieces' summed area differs from the area of the feature (relative)."""
+    return db.execute(
+        f"SELECT d.{key}, d.a, p.a FROM (SELECT {key}, sum(ST_Area(geom)) a FROM {data} "  # noqa: S608
+        f"WHERE geom IS NOT NULL GROUP BY 1) d FULL JOIN (SELECT key, sum(ST_Area(geom)) a "
+        f"FROM {pieces} GROUP BY 1) p ON p.key = d.{key} "
+        "WHERE p.a IS NULL OR d.a IS NULL OR abs(p.a - d.a) > 1e-9 * greatest(d.a, 1e-12)"
+    ).fetchall()
+
+
+def test_a_published_load_brings_its_lookup_table_indexed_and_registered(clean_db):
+    settings = clean_db
+    drain(settings, _start(settings, "timezone")[1])
+    with psycopg.connect(settings.database_url) as db:
+        assert _piece_areas_off(db, "timezone.timezones", "timezone.timezone_lookup", "tzid") == []
+        indexes = {r[0] for r in db.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'timezone' "
+            "AND tablename = 'timezone_lookup'")}
+        assert indexes == {"timezone_lookup_geom_idx", "timezone_lookup_cell_idx"}
+        # a point well inside a zone answers that zone, through the SQL function
+        tzid, lon, lat = db.execute(
+            "SELECT tzid, ST_X(p), ST_Y(p) FROM (SELECT tzid, ST_PointOnSurface(geom) p "
+            "FROM timezone.timezones ORDER BY tzid LIMIT 1) s").fetchone()
+        found = db.execute("SELECT key FROM geoload.lookup(%s, %s)", (lon, lat)).fetchall()
+        assert (tzid,) in found
+        built = db.execute("SELECT lookup FROM geoload.loads").fetchone()[0]
+        assert built["pieces"] > 0 and built["table_bytes"] > 0 and built["index_bytes"] > 0
+        report = db.execute("SELECT first_load, counts FROM geoload.change_reports").fetchone()
+        assert report == (True, {"added": 0, "removed": 0, "renamed": 0, "reshaped": 0})
+        assert db.execute("SELECT tablename FROM pg_tables "
+                          "WHERE schemaname = 'geoload_staging'").fetchall() == []
+
+
+def test_a_redelivered_chunk_adds_no_pieces(clean_db):
+    settings = clean_db
+    _, first = _start(settings, "gadm")
+    held = drain(settings, first, stop_before=CHUNK)
+    chunk = held[0]
+    rest = held[1:]
+    nexts = run_step(settings, chunk).next
+    again = run_step(settings, chunk)  # at-least-once: the same message, delivered twice
+    assert again.result["status"] == "skipped"
+    drain(settings, rest + list(nexts))
+    with psycopg.connect(settings.database_url) as db:
+        for level in range(3):
+            off = _piece_areas_off(
+                db, f"gadm.adm_{level}",
+                f"(SELECT * FROM gadm.gadm_lookup WHERE source = 'gadm.adm_{level}') l",
+                f"gid_{level}")
+            assert off == [], f"level {level}"
+
+
+def test_a_second_version_swaps_lookup_and_data_together(clean_db, upstream_files, tmp_path):
+    settings = clean_db
+    drain(settings, _start(settings, "timezone")[1])
+    root, _ = upstream_files
+    with new_upstream_version(root, tmp_path):
+        held = drain(settings, _start(settings, "timezone")[1], stop_before=PUBLISH)
+        with psycopg.connect(settings.database_url) as db:
+            # before the publish, lookups answer from version 1's pieces, beside version 1
+            assert _piece_areas_off(db, "timezone.timezones", "timezone.timezone_lookup",
+                                    "tzid") == []
+        drain(settings, held)
+    with psycopg.connect(settings.database_url) as db:
+        assert _piece_areas_off(db, "timezone.timezones", "timezone.timezone_lookup",
+                                "tzid") == []
+        first, report = db.execute("SELECT first_load, counts FROM geoload.change_reports "
+                                   "ORDER BY load_id DESC LIMIT 1").fetchone()
+        assert not first and sum(report.values()) > 0
+
+
+def test_a_failed_load_drops_its_staging_lookup_table(clean_db):
+    settings = clean_db
+    run_id, first = _start(settings, "timezone")
+    drain(settings, first, stop_before=CHUNK)
+    with psycopg.connect(settings.database_url) as db:
+        staged = {r[0] for r in db.execute("SELECT tablename FROM pg_tables "
+                                           "WHERE schemaname = 'geoload_staging'")}
+    assert any("_lookup__" in t for t in staged)
+    args = [run_id, "timezone", "combined-shapefile-with-oceans", 0]
+    run_step(settings, Next(FAILURE, (CHUNK, args, "BadSource", "boom")))
+    with psycopg.connect(settings.database_url) as db:
+        assert db.execute("SELECT tablename FROM pg_tables "
+                          "WHERE schemaname = 'geoload_staging'").fetchall() == []
