@@ -17,7 +17,7 @@ from dataclasses import asdict
 from typing import Any
 from urllib.parse import quote
 
-from service import catalog
+from service import catalog, lookup
 from service.dashboard import rates
 from service.dashboard.context import Context
 from service.dashboard.errors import HTTPError
@@ -30,6 +30,7 @@ from service.live import HEARTBEAT_TTL_S
 from service.pipeline import broker as messaging
 from service.pipeline import dead_letters
 from service.pipeline.start import start
+from service.postgres import reused
 from service.urls import mask
 
 #: A worker silent for longer than this is shown as stale (it beats every 5 s).
@@ -257,6 +258,25 @@ def requeue(ctx: Context, fields: Fields, message_id: str) -> dict[str, Any]:
 def discard(ctx: Context, fields: Fields, message_id: str) -> dict[str, Any]:
     """Drop a dead letter (or ``all``) for good."""
     return _dead_letter_action(ctx, message_id, requeue=False)
+
+
+def lookup_point(ctx: Context, query: Query) -> dict[str, Any]:
+    """The areas at ``?lat=&lon=``: every loaded time zone variant, GADM level by level.
+
+    The same answer as ``geoload lookup LAT LON --json`` and ``geoload.lookup(lon, lat)``.
+    A thread's connection is kept between requests (:func:`~service.postgres.reused`): a
+    new one per point would cost more than the lookup.
+    """
+    lat, lon = query.get("lat"), query.get("lon")
+    if lat is None or lon is None:
+        raise HTTPError(400, "give the point as ?lat=…&lon=… in decimal degrees",
+                        hint="e.g. /api/lookup?lat=47.3769&lon=8.5417")
+    try:
+        point = lookup.check_point(lat, lon)
+    except lookup.BadPoint as exc:
+        raise HTTPError(400, exc.problem, hint=exc.hint) from exc
+    with reused(ctx.settings) as conn:
+        return lookup.lookup(conn, *point).to_json()
 
 
 def preview(ctx: Context, dataset: str, layer: str) -> bytes:

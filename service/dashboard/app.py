@@ -61,6 +61,7 @@ def routes() -> list[BaseRoute]:
         Route("/healthz", endpoints.healthz),
         Route("/metrics", endpoints.prometheus),
         Route("/api/csrf", endpoints.csrf_token),
+        Route("/api/lookup", endpoints.lookup),
         *[Route(page.path, endpoints.html_page(page)) for page in endpoints.PAGES],
         *[Route("/api" + page.path, endpoints.json_page(page)) for page in endpoints.PAGES],
         *[Route(path, endpoints.action(act), methods=["POST"]) for path, act in ACTIONS],

@@ -134,6 +134,11 @@ def csrf_token(request: Request) -> Response:
                                           "cookie": COOKIE, "header": HEADER})
 
 
+def lookup(request: Request) -> Response:
+    return render.json_response(request, api.lookup_point(context(request),
+                                                          request.query_params))
+
+
 def preview(request: Request) -> Response:
     svg = api.preview(context(request), **request.path_params)
     return render.respond(request, svg, "image/svg+xml")

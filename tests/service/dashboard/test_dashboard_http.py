@@ -487,3 +487,41 @@ def test_history_survives_restarts_of_dashboard_redis_and_workers(
         history.workers.wait_ready()
     started = start_run(history.settings, "timezone")
     assert wait_run(history.settings, started, workers=history.workers).status == "succeeded"
+
+
+# --- point lookup (issue 15) ----------------------------------------------------------------
+
+def test_lookup_answers_a_point_from_the_published_time_zones(client: Client,
+                                                              history: History) -> None:
+    """The zone is the one PostGIS finds the point in on the data table (not the lookup's)."""
+    with psycopg.connect(history.settings.database_url) as db:
+        tzid, lon, lat = db.execute(
+            "SELECT tzid, ST_X(p), ST_Y(p) FROM (SELECT tzid, ST_PointOnSurface(geom) p "
+            "FROM timezone.timezones ORDER BY ST_Area(geom) DESC LIMIT 1) s").fetchone()
+    response = client.get(f"/api/lookup?lat={lat}&lon={lon}")
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert (answer["lat"], answer["lon"]) == (pytest.approx(lat), pytest.approx(lon))
+    assert [hit["tzid"] for hit in answer["results"]["timezone"]] == [tzid]
+    assert answer["results"]["timezone"][0]["on_border"] is False
+
+
+@pytest.mark.parametrize(("query", "says"), [
+    ("lat=91&lon=0", "latitude 91.0 is outside [-90, 90]"),
+    ("lat=0&lon=-180.5", "longitude -180.5 is outside [-180, 180]"),
+    ("lat=north&lon=8", "lat and lon must be numbers"),
+    ("lat=nan&lon=8", "latitude nan is outside"),
+    ("lon=8", "give the point as ?lat=…&lon=…"),
+])
+def test_lookup_refuses_a_bad_point_with_400(client: Client, history: History, query: str,
+                                            says: str) -> None:
+    response = client.get(f"/api/lookup?{query}")
+    assert response.status_code == 400
+    assert says in response.json()["error"]
+
+
+def test_lookup_takes_the_same_token_as_the_rest_of_the_api(history: History, serve) -> None:
+    server = serve(replace(history.settings, dashboard_token=TOKEN))
+    url = server.url + "/api/lookup?lat=0&lon=0"
+    assert requests.get(url, timeout=10).status_code == 401
+    assert requests.get(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).ok
