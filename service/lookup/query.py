@@ -23,7 +23,7 @@ from service.lookup.model import Answer, BadPoint, Hit, Registered
 BATCH = 50_000
 
 
-def check_point(lat: float, lon: float, *, where: str = "") -> tuple[float, float]:
+def check_point(lat: float | str, lon: float | str, *, where: str = "") -> tuple[float, float]:
     """``(lat, lon)`` as floats, or :class:`BadPoint` saying which bound it breaks."""
     at = f"{where}: " if where else ""
     try:
