@@ -1,7 +1,9 @@
 """``python -m service.status [RUN_ID]``: where a run stands, any time later.
 
 Without a run id it lists recent runs. ``--json`` prints the same data the
-dashboard's API serves; ``--wait`` follows the run like ``enqueue --wait``.
+dashboard's API serves; ``--wait`` follows the run like ``enqueue --wait``;
+``--changes`` prints what each dataset's new release changed (added, removed,
+renamed and reshaped keys), or that it was a first load.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import sys
 
 import psycopg
 
-from service import cli
+from service import changes, cli
 from service import settings as config
+from service.changes import ChangeReport
 from service.data_warnings import line
+from service.ledger import changes as stored_changes
 from service.ledger import runs, schema
 from service.ledger.status import RunStatus, run_status, superseded
 from service.live import Live
@@ -27,6 +31,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("run_id", nargs="?", help="a run id printed by enqueue")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--wait", action="store_true", help="follow the run until it ends")
+    parser.add_argument("--changes", action="store_true",
+                        help="what each published dataset's new release changed (by key)")
     return parser.parse_args(argv)
 
 
@@ -42,10 +48,15 @@ def main(argv: list[str] | None = None) -> int:
 
             return wait(conn, settings, args.run_id, None, as_json=args.json)
         found = run_status(conn, Live(settings), args.run_id)
+        reports = stored_changes.of_run(conn, args.run_id) if args.changes else None
     if found is None:
         raise cli.fail(f"no run {args.run_id!r}; list runs with: python -m service.status",
                        cli.EXIT_USAGE)
-    print(json.dumps(found.as_json(), default=str, indent=2) if args.json else render(found))
+    if reports is not None:
+        print(json.dumps({d: r and r.to_json() for d, r in reports.items()}, indent=2)
+              if args.json else render_changes(reports))
+    else:
+        print(json.dumps(found.as_json(), default=str, indent=2) if args.json else render(found))
     return cli.EXIT_OK if found.status != "failed" else cli.EXIT_FAILED
 
 
@@ -59,6 +70,13 @@ def _list(conn: psycopg.Connection, live: Live, as_json: bool) -> int:
         names = ", ".join(d.dataset for d in run.datasets)
         print(f"{run.run_id}  {run.status:<9}  {run.created_at:%Y-%m-%d %H:%M:%S}  {names}")
     return cli.EXIT_OK
+
+
+def render_changes(reports: dict[str, ChangeReport | None]) -> str:
+    """Per dataset of the run, its change report, or why there is none."""
+    return "\n".join(changes.text(report) if report is not None
+                     else f"{dataset}: not published in this run, no change report"
+                     for dataset, report in reports.items())
 
 
 def render(run: RunStatus) -> str:

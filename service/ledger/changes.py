@@ -69,3 +69,10 @@ def load(conn: psycopg.Connection, load_id: int) -> ChangeReport | None:
         LayerChanges(source, tuple(k["added"]), tuple(k["removed"]),  # type: ignore[arg-type]
                      tuple(k["renamed"]), tuple(k["reshaped"]))  # type: ignore[arg-type]
         for source, k in layers.items()), head[2])
+
+
+def of_run(conn: psycopg.Connection, run_id: str) -> dict[str, ChangeReport | None]:
+    """Each dataset of run ``run_id``: its load's stored report (None: not published)."""
+    rows = conn.execute("SELECT dataset, load_id FROM geoload.loads WHERE run_id = %s "
+                        "ORDER BY dataset", (run_id,)).fetchall()
+    return {str(dataset): load(conn, int(load_id)) for dataset, load_id in rows}
