@@ -241,9 +241,21 @@ def write_timezone_zip(world: World, out_zip: Path) -> Path:
     return out_zip
 
 
+def deepen(world: World) -> World:
+    """The world with GADM levels 3 to 5 too, each level-2 area its own only descendant
+    (same shape, same name): GADM's world file has no empty level, and a loader that
+    refuses an empty layer can load this one."""
+    levels = list(world.levels)
+    areas = dict(world.areas)
+    for _level in range(DRAWN_LEVELS, len(GADM_FIELDS)):
+        levels.append({key + (key[-1],): geom for key, geom in levels[-1].items()})
+        areas.update({key: areas[key[:DRAWN_LEVELS]] for key in levels[-1]})
+    return World(world.timezones, levels, areas)
+
+
 def gadm_attributes(world: World, k: int) -> dict[str, list[str | None]]:
     """GADM 4.1's fields of level ``k``, in order; GIDs ranked by name as GADM numbers them."""
-    keys = list(world.levels[k]) if k < DRAWN_LEVELS else []
+    keys = list(world.levels[k]) if k < len(world.levels) else []
     gid = _gids(world)
     columns: dict[str, list[str | None]] = {}
     for field in GADM_FIELDS[k]:
@@ -254,7 +266,7 @@ def gadm_attributes(world: World, k: int) -> dict[str, list[str | None]]:
 def _gids(world: World) -> dict[tuple[str, ...], str]:
     """``USA``, ``USA.3_1``, ``USA.3.2_1``: each area's rank among its siblings, by name."""
     gid: dict[tuple[str, ...], str] = {}
-    for k in range(DRAWN_LEVELS):
+    for k in range(len(world.levels)):
         for rank_key in sorted(world.levels[k]):
             if k == 0:
                 gid[rank_key] = rank_key[0]
@@ -277,7 +289,7 @@ def _value(field: str, key: tuple[str, ...], world: World,
     if stem == "VARNAME":
         return None
     if stem in ("TYPE", "ENGTYPE"):
-        return ("State", "Municipality")[int(level) - 1]
+        return ("State", "Municipality", "Ward", "Ward", "Ward")[int(level) - 1]
     return "NA"  # NL_NAME, CC, HASC, ISO_1: GADM writes the string NA when it has none
 
 
@@ -288,7 +300,7 @@ def write_gadm_zip(world: World, out_zip: Path) -> Path:
         gpkg = Path(tmp) / GADM_GPKG
         with pinned_gdal_date():
             for k in range(len(GADM_FIELDS)):
-                geoms = list(world.levels[k].values()) if k < DRAWN_LEVELS else []
+                geoms = list(world.levels[k].values()) if k < len(world.levels) else []
                 multi = [g if g.geom_type == "MultiPolygon" else shapely.multipolygons([g])
                          for g in geoms]
                 table = pa.table({**{name: pa.array(values, pa.string()) for name, values
@@ -311,12 +323,14 @@ class PlacesFiles:
 
 
 def make_places_files(out_dir: Path, places: list[Place] | None = None,
-                      carves: Sequence[Carve] = CARVES) -> PlacesFiles:
+                      carves: Sequence[Carve] = CARVES, *, deep: bool = False) -> PlacesFiles:
     """Draw the world around the known places and write both upstream-shaped files.
 
     Other ``places`` or ``carves`` make another release of the same world (a renamed
-    division, an enclave more or less), for comparing versions.
+    division, an enclave more or less), for comparing versions. ``deep`` fills GADM
+    levels 3 to 5 (:func:`deepen`), as geoload's pipeline needs to load the file.
     """
     world = draw(places if places is not None else load_places(), carves)
+    world = deepen(world) if deep else world
     return PlacesFiles(write_timezone_zip(world, Path(out_dir) / TZ_ZIP),
                        write_gadm_zip(world, Path(out_dir) / GADM_ZIP), world)
