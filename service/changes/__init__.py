@@ -12,7 +12,7 @@ Wiring into the publish is two calls, before the swap renames the live tables ou
 :func:`compared_layers` builds that list from a catalog dataset.
 """
 
-from service.changes.catalog import compared_layers
+from service.changes.catalog import compared_layers, key_of
 from service.changes.compute import compare
 from service.changes.model import ChangeReport, Compared, LayerChanges, Renamed, Reshaped
 from service.changes.output import text
@@ -25,5 +25,6 @@ __all__ = [
     "Reshaped",
     "compare",
     "compared_layers",
+    "key_of",
     "text",
 ]

@@ -24,11 +24,12 @@ def compared_layers(dataset: Dataset, staged: Mapping[str, str]) -> list[Compare
             continue
         staging = staged[layer.table]
         out.append(Compared(layer.table, staging if "." in staging else f"{STAGING}.{staging}",
-                            _key(layer), _names(layer)))
+                            key_of(layer), _names(layer)))
     return out
 
 
-def _key(layer: Layer) -> str:
+def key_of(layer: Layer) -> str:
+    """The column a layer's changes are keyed by (GADM: ``gid_k``, not the fid)."""
     if layer.key != SOURCE_FID or not layer.indexes:
         return layer.key
     return layer.indexes[-1]
@@ -36,6 +37,6 @@ def _key(layer: Layer) -> str:
 
 def _names(layer: Layer) -> tuple[str, ...]:
     """GADM level k: ``name_k``, ``varname_k``, ``nl_name_k`` (``country`` at level 0)."""
-    level = _key(layer).removeprefix("gid_")
+    level = key_of(layer).removeprefix("gid_")
     wanted = {"country"} if level == "0" else {f"{stem}_{level}" for stem in _NAME_STEMS}
     return tuple(f.column for f in layer.fields if f.column in wanted)

@@ -18,10 +18,13 @@ from typing import Any
 from urllib.parse import quote
 
 from service import catalog, lookup
+from service.changes import key_of as changes_key
+from service.dashboard import changes as changes_view
 from service.dashboard import rates
 from service.dashboard.context import Context
 from service.dashboard.errors import HTTPError
 from service.errors import GeoloadError, ServiceUnavailable, UnknownDataset
+from service.ledger import changes as stored_changes
 from service.ledger import history
 from service.ledger import runs as run_ledger
 from service.ledger.history import LatestLoad, LiveLoad
@@ -76,10 +79,15 @@ def run(ctx: Context, query: Query, run_id: str) -> dict[str, Any]:
             raise HTTPError(404, f"no run {run_id!r}", hint="see /runs for the runs there are")
         timings = history.layer_timings(conn, run_id)
         retried_by = history.retries_of(conn, run_id)
+        reports = stored_changes.of_run(conn, run_id)
+        live = history.published(conn)
     data = rates.run_detail(found, timings, rates.now())
     data["retried_by"] = retried_by
     for dataset in data["datasets"]:
         dataset["source_url"] = mask(dataset["source_url"]) if dataset["source_url"] else None
+        now = live.get(dataset["dataset"])
+        dataset["changes"] = changes_view.view(reports.get(dataset["dataset"]),
+                                               now.load_id if now else None)
     return data
 
 
@@ -90,8 +98,14 @@ def datasets(ctx: Context, query: Query) -> dict[str, Any]:
         latest = history.latest(conn)
         sizes = history.table_bytes(conn, [layer.table for d in catalog.DATASETS.values()
                                            for layer in d.layers])
-    return {"datasets": [_dataset(ds, live.get(name), latest.get(name), sizes)
-                         for name, ds in sorted(catalog.DATASETS.items())]}
+        reports = {name: stored_changes.load(conn, load.load_id) for name, load in live.items()}
+    found = [_dataset(ds, live.get(name), latest.get(name), sizes)
+             for name, ds in sorted(catalog.DATASETS.items())]
+    for dataset in found:
+        load = live.get(dataset["dataset"])
+        dataset["changes"] = changes_view.view(reports.get(dataset["dataset"]),
+                                               load.load_id if load else None)
+    return {"datasets": found}
 
 
 def _dataset(ds: catalog.Dataset, load: LiveLoad | None, latest: LatestLoad | None,
@@ -279,15 +293,19 @@ def lookup_point(ctx: Context, query: Query) -> dict[str, Any]:
         return lookup.lookup(conn, *point).to_json()
 
 
-def preview(ctx: Context, dataset: str, layer: str) -> bytes:
-    """The SVG drawing of a published layer."""
+def preview(ctx: Context, dataset: str, layer: str, *, changes: bool = False) -> bytes:
+    """The SVG drawing of a published layer; with ``changes``, its live load's reshaped and
+    added areas drawn over it."""
     try:
         spec = catalog.get(dataset).layer(layer)
     except GeoloadError as exc:
         raise HTTPError(404, str(exc)) from exc
     with ctx.db() as conn:
         load = history.published(conn).get(dataset)
-        svg = ctx.previews.get(conn, spec, load.load_id) if load else None
+        marked = changes_view.highlighted(stored_changes.load(conn, load.load_id),
+                                          spec.table) if load and changes else []
+        svg = (ctx.previews.get(conn, spec, load.load_id, marked, changes_key(spec))
+               if load else None)
     if svg is None:
         raise HTTPError(404, f"{spec.table} is not loaded")
     return svg

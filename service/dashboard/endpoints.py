@@ -140,5 +140,6 @@ def lookup(request: Request) -> Response:
 
 
 def preview(request: Request) -> Response:
-    svg = api.preview(context(request), **request.path_params)
+    svg = api.preview(context(request), **request.path_params,
+                      changes=request.query_params.get("changes") == "1")
     return render.respond(request, svg, "image/svg+xml")

@@ -14,7 +14,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
+import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -180,6 +183,9 @@ def test_lookup_after_a_pipeline_load_and_the_report_of_a_second_release(
     for k in range(2, 6):
         assert reshaped(f"gadm.adm_{k}") == pytest.approx({
             gid[(k, "Zurich")]: campione, gid[(k, "Saillagouse")]: livia}, rel=1e-6)
+    _pages_show_the_report(settings, second["run_id"], {
+        "gadm": {"added": 5, "removed": 4, "renamed": 1, "reshaped": 15},
+        "timezone": {"added": 0, "removed": 0, "renamed": 0, "reshaped": 4}})
     text = run_cli("service.status", second["run_id"], "--changes", settings=settings).stdout
     assert "renamed  " + gid[(1, "Zurich")] + ": name_1 'Zürich' -> 'Zurich'" in text
 
@@ -190,3 +196,46 @@ def test_lookup_after_a_pipeline_load_and_the_report_of_a_second_release(
                           "dataset = 'gadm'", livia_at).fetchall() == [("FRA",)]
         db.execute(f"DROP SCHEMA {OGR} CASCADE")
         db.commit()
+
+
+def _pages_show_the_report(settings, run_id: str, counts: dict[str, dict[str, int]]) -> None:
+    """The run and dataset pages: counts, a table row per change, the changed areas in red
+    on the map (ADM_1: Lombardia added; Zurich, Cataluña, Occitanie reshaped)."""
+    with serving(create_app(settings), "127.0.0.1", 0) as server, requests.Session() as http:
+        for page in (f"/runs/{run_id}", "/datasets"):
+            html = http.get(server.url + page, timeout=30).text
+            for dataset, kinds in counts.items():
+                card = html.split(f'data-dataset="{dataset}"', 1)[1].split("</section>", 1)[0]
+                shown = dict(re.findall(r'data-kind="(\w+)" data-count="(\d+)"', card))
+                assert {k: int(v) for k, v in shown.items()} == kinds, (page, dataset)
+                report = card.split('data-test="changes"', 1)[1]
+                assert report.count("<tr><td>") == sum(kinds.values()), (page, dataset)
+        api = http.get(f"{server.url}/api/runs/{run_id}", timeout=30).json()
+        assert {d["dataset"]: d["changes"]["counts"] for d in api["datasets"]} == counts
+        svg = http.get(f"{server.url}/datasets/gadm/ADM_1/preview.svg?changes=1",
+                       timeout=30).text
+        assert 'data-changed="4"' in svg and svg.count('class="changed"') == 4
+        plain = http.get(f"{server.url}/datasets/gadm/ADM_1/preview.svg", timeout=30).text
+        assert 'data-changed="0"' in plain
+        _screenshot(server.url + f"/runs/{run_id}")
+
+
+def _screenshot(url: str) -> None:
+    """The run page with its change report, for docs/img/changes.png (when Chromium is here)."""
+    from tests.service.dashboard import test_dashboard_browser as browser
+
+    if not (Path(browser.CHROMIUM).exists() and Path(browser.CHROMEDRIVER).exists()):
+        return
+    profile = tempfile.mkdtemp(prefix="geoload-chromium-")
+    driver = browser.chromium(profile)
+    try:
+        driver.get(url)
+        driver.execute_script("document.querySelectorAll('img').forEach(i => i.loading = 'eager')")
+        for _ in range(100):  # the map previews are drawn on request
+            if driver.execute_script("return [...document.images].every(i => i.complete)"):
+                break
+            time.sleep(0.1)
+        browser.shoot(driver, "changes.png")
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)

@@ -39,15 +39,20 @@ pytestmark = [
 ]
 
 
-@pytest.fixture()
-def browser() -> Iterator[webdriver.Chrome]:
-    """Headless Chromium with a fresh profile, quit (with its driver) after the test."""
-    profile = tempfile.mkdtemp(prefix="geoload-chromium-")
+def chromium(profile: str) -> webdriver.Chrome:
+    """Headless Chromium using the profile directory ``profile``."""
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in (*FLAGS, f"--user-data-dir={profile}"):
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+@pytest.fixture()
+def browser() -> Iterator[webdriver.Chrome]:
+    """Headless Chromium with a fresh profile, quit (with its driver) after the test."""
+    profile = tempfile.mkdtemp(prefix="geoload-chromium-")
+    driver = chromium(profile)
     try:
         yield driver
     finally:
