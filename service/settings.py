@@ -78,6 +78,10 @@ SETTINGS: tuple[Setting, ...] = (
             "1: loads the scheduler starts fail on any data warning (a field missing, added or "
             "retyped; a geometry kept as NULL) instead of loading with the warning; as "
             "enqueue --strict."),
+    Setting("GEOLOAD_LOOKUP", "lookup_tables", "1",
+            "1: each load also cuts its dataset's lookup table (geoload lookup, /api/lookup, "
+            "geoload.lookup()), swapped in with its tables; 0: no lookup table (a published "
+            "load drops the old one, so lookups never answer from an older version)."),
     Setting("GEOLOAD_WORKER_PROCESSES", None, "2",
             "Worker processes per worker group (Procfile, compose, .ci/demo)."),
     Setting("GEOLOAD_WORKER_THREADS", None, "2", "Threads per worker process."),
@@ -122,6 +126,7 @@ class Settings:
     dashboard_port: int
     dashboard_token: str | None
     rabbitmq_api: str
+    lookup_tables: bool = True
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 

@@ -24,6 +24,7 @@ from service.lookup.build import (
 )
 from service.lookup.catalog import (
     create_staging,
+    drop_live,
     gadm_sources,
     lookup_table,
     sources,
@@ -46,6 +47,7 @@ __all__ = [
     "SourceTable",
     "build",
     "create_staging",
+    "drop_live",
     "index_table",
     "check_point",
     "ensure",

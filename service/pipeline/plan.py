@@ -42,9 +42,10 @@ def plan_load(settings: Settings, live: Live, run_id: str, dataset: str) -> Outc
                 for layer in planned:
                     staging.create(conn, layer.plan.staging_table, layer.plan.columns)
                 layers.save_plan(conn, load.load_id, planned)
-                layers.save_lookup(conn, load.load_id, lookup.create_staging(
-                    conn, ds, load.load_id, {p.plan.target_table: p.plan.staging_table
-                                             for p in planned}))
+                if settings.lookup_tables:
+                    layers.save_lookup(conn, load.load_id, lookup.create_staging(
+                        conn, ds, load.load_id, {p.plan.target_table: p.plan.staging_table
+                                                 for p in planned}))
             follow = moves_on(conn, load.load_id, run_id, dataset, settings.inflight_bytes)
     return Outcome(
         {"status": "planned", "run_id": run_id, "dataset": dataset,

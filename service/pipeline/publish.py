@@ -55,6 +55,8 @@ def publish_dataset(settings: Settings, live: Live, run_id: str, dataset: str) -
                 if locked.lookup_staging is not None:
                     staged[lookup.lookup_table(ds)] = locked.lookup_staging
                     lookup.ensure(conn)
+                else:  # loaded without one (GEOLOAD_LOOKUP=0): none of an older version
+                    lookup.drop_live(conn, ds)
                 swap.swap(conn, dataset, load.load_id, staged)
                 summary = layer_summary(states)
                 dropped = dropped_warnings(conn, ds, load.load_id, states)

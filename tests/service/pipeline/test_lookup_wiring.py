@@ -8,6 +8,8 @@ from the cutting code: the pieces of a feature must cover exactly its area, once
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import psycopg
 
 from service.pipeline.messages import CHUNK, FAILURE, FETCH, PLAN, PUBLISH, Next
@@ -102,5 +104,23 @@ def test_a_failed_load_drops_its_staging_lookup_table(clean_db):
     args = [run_id, "timezone", "combined-shapefile-with-oceans", 0]
     run_step(settings, Next(FAILURE, (CHUNK, args, "BadSource", "boom")))
     with psycopg.connect(settings.database_url) as db:
+        assert db.execute("SELECT tablename FROM pg_tables "
+                          "WHERE schemaname = 'geoload_staging'").fetchall() == []
+
+
+def test_a_load_without_lookup_tables_drops_the_older_ones(clean_db, upstream_files, tmp_path):
+    """GEOLOAD_LOOKUP=0: no pieces are cut, and the published load takes the older
+    version's lookup table away with its data tables, so no lookup answers from it."""
+    settings = clean_db
+    drain(settings, _start(settings, "timezone")[1])
+    root, _ = upstream_files
+    without = replace(settings, lookup_tables=False)
+    with new_upstream_version(root, tmp_path):
+        drain(without, _start(without, "timezone")[1])
+    with psycopg.connect(settings.database_url) as db:
+        assert db.execute("SELECT to_regclass('timezone.timezone_lookup')").fetchone() == (None,)
+        assert db.execute("SELECT count(*) FROM geoload.lookup(0, 0)").fetchone() == (0,)
+        assert db.execute("SELECT lookup_staging FROM geoload.loads ORDER BY load_id"
+                          ).fetchall() == [("timezone__timezone_lookup__l1",), (None,)]
         assert db.execute("SELECT tablename FROM pg_tables "
                           "WHERE schemaname = 'geoload_staging'").fetchall() == []
