@@ -3,8 +3,11 @@
 In one run, on the benchmark files (generated, or reused from ``--data``):
 
 1. loads each dataset with geoload (one worker process, 2 threads: the load's time, as
-   in ``python -m devtools.bench``);
-2. builds the lookup tables from the loaded tables (time and disk, beside the load's);
+   in ``python -m devtools.bench``), without its lookup table (``GEOLOAD_LOOKUP=0``) and
+   then with it (each chunk cutting its pieces, the finish indexing them): the
+   difference is what the lookup table costs the load; its disk is the load's record;
+2. with ``--rebuild``, also builds the lookup tables from the loaded tables in one go (the
+   way they were built at publish before the chunks cut them);
 3. computes the change report of a release with known edits against the live tables
    (the publish's extra cost, beside the load's time), and of one where every time zone
    is reshaped (the worst case);
@@ -12,6 +15,9 @@ In one run, on the benchmark files (generated, or reused from ``--data``):
    geoload's lookup tables (time zone alone; time zone and the full GADM hierarchy), on 1
    and on 2 connections; with a naive ``ST_Contains`` on the unsubdivided tables (on a
    sample: it is slow); and with timezonefinder when it is installed.
+
+5. times ``GET /api/lookup`` on a dashboard served in process: ``--http`` sequential
+   requests (one keep-alive connection), median milliseconds.
 
 Each way runs ``--runs`` times; medians are printed. ``--vertices 32,64,128,255,512``
 also builds one time zone lookup table per vertex limit (build time, disk, points/s);
@@ -77,6 +83,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--grids", default="", help="e.g. 6,7,8,9: a sweep of grid levels")
     p.add_argument("--per-level", action="store_true",
                    help="also one GADM lookup table per level")
+    p.add_argument("--http", type=int, default=1000,
+                   help="sequential GET /api/lookup requests timed (0: none)")
+    p.add_argument("--rebuild", action="store_true",
+                   help="also build the lookup tables from the loaded tables in one go")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
     return p.parse_args(argv)
 
@@ -90,14 +100,22 @@ def main(argv: list[str] | None = None) -> int:
     ways: list[Way] = []
     with serve(root) as server:
         settings = replace(settings, mirror=server.url)
+        bare = {name: _load(replace(settings, lookup_tables=False), name, work)
+                for name in ("timezone", "gadm")}
         loads = {name: _load(settings, name, work) for name in ("timezone", "gadm")}
+    ways += [Way(f"{name} load without lookup table (geoload, 1 worker)", 0, [s])
+             for name, s in bare.items()]
     ways += [Way(f"{name} load (geoload, 1 worker)", 0, [s]) for name, s in loads.items()]
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        ways += _builds(conn, lookup.DEFAULT_MAX_VERTICES)
+        ways += [_in_load_way(conn, name, bare[name], loads[name]) for name in loads]
+        if args.rebuild:
+            ways += _builds(conn, lookup.DEFAULT_MAX_VERTICES)
         ways += _change_reports(conn, args.runs)
         points = random_points(args.points)
         ways += _lookups(settings.database_url, points, args)
         ways.append(_single(settings.database_url, args.runs))
+        if args.http:
+            ways.append(_http(settings, args.http, args.runs))
         if args.vertices or args.grids:
             ways += _sweep(conn, settings.database_url, points, args)
         if args.per_level:
@@ -157,6 +175,21 @@ def _build_way(conn: psycopg.Connection, dataset: str, stats: lookup.BuildStats)
                [stats.seconds],
                f"{stats.pieces} pieces, table {stats.table_bytes / 2**20:.0f} MB + GiST "
                f"{stats.index_bytes / 2**20:.1f} MB; data tables "
+               f"{data_bytes / 2**20:.0f} MB")
+
+
+def _in_load_way(conn: psycopg.Connection, dataset: str, bare: float, full: float) -> Way:
+    """What the lookup table cost the load: its time beyond the load without one, and the
+    disk its load recorded (``geoload.loads.lookup``)."""
+    row = conn.execute("SELECT lookup FROM geoload.loads WHERE dataset = %s AND status = "
+                       "'published' ORDER BY load_id DESC LIMIT 1", (dataset,)).fetchone()
+    built = (row[0] if row else None) or {}
+    data_bytes = sum(_table_bytes(conn, layer.table) for layer in catalog.get(dataset).layers)
+    return Way(f"{dataset} lookup table build (in the load)", 0, [full - bare],
+               f"{built.get('pieces', 0)} pieces, table "
+               f"{built.get('table_bytes', 0) / 2**20:.0f} MB + indexes "
+               f"{built.get('index_bytes', 0) / 2**20:.1f} MB (indexed in "
+               f"{built.get('index_seconds', 0):.2f} s); data tables "
                f"{data_bytes / 2**20:.0f} MB")
 
 
@@ -341,6 +374,32 @@ def _single(url: str, runs: int, n: int = 200) -> Way:
             way.seconds.append(statistics.median(took))
     way.note = (f"median of {n} calls: {1000 * way.median:.2f} ms (runs: "
                 + ", ".join(f"{1000 * s:.2f}" for s in way.seconds) + " ms)")
+    return way
+
+
+def _http(settings: Settings, n: int, runs: int) -> Way:
+    """``GET /api/lookup`` on the dashboard (served in process, uvicorn), ``n`` sequential
+    requests on one keep-alive connection; the median milliseconds of each run."""
+    import requests
+
+    from service.dashboard.app import create_app
+    from service.dashboard.server import serving
+
+    points = random_points(n, seed=3)
+    way = Way("GET /api/lookup, time zone + GADM, sequential, keep-alive", 0)
+    with serving(create_app(settings), "127.0.0.1", 0) as server, requests.Session() as http:
+        url = server.url + "/api/lookup"
+        http.get(url, params={"lat": 0, "lon": 0}, timeout=10).raise_for_status()
+        for _ in range(runs):
+            took = []
+            for lat, lon in points:
+                started = time.perf_counter()
+                http.get(url, params={"lat": lat, "lon": lon}, timeout=10).raise_for_status()
+                took.append(time.perf_counter() - started)
+            way.seconds.append(statistics.median(took))
+    way.note = (f"median of {n} requests: {1000 * way.median:.2f} ms (runs: "
+                + ", ".join(f"{1000 * s:.2f}" for s in way.seconds) + " ms)")
+    print(f"  {way.what}: {way.note}", file=sys.stderr, flush=True)
     return way
 
 
