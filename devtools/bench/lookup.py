@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             ways += _sweep(conn, settings.database_url, points, args)
         if args.per_level:
             ways += _per_level(conn, settings.database_url, points, args.runs)
-    print(render(ways, loads))
+    print(render(ways, loads, bare))
     if args.json:
         args.json.write_text(json.dumps([asdict(w) for w in ways], indent=2))
     return cli.EXIT_OK
@@ -417,7 +417,7 @@ def _per_level(conn: psycopg.Connection, url: str, points: list[tuple[float, flo
     return [way, one]
 
 
-def render(ways: list[Way], loads: dict[str, float]) -> str:
+def render(ways: list[Way], loads: dict[str, float], bare: dict[str, float]) -> str:
     lines = [f"{'way':<58} {'median s':>9} {'points/s':>10}  runs (s) / note", "-" * 110]
     for w in ways:
         rate = f"{w.per_second:>10,.0f}" if w.points else f"{'-':>10}"
@@ -426,8 +426,10 @@ def render(ways: list[Way], loads: dict[str, float]) -> str:
     for w in ways:
         dataset = w.what.split(" ", 1)[0]
         if dataset in loads and ("build" in w.what or "change report" in w.what):
-            lines.append(f"{w.what}: {100 * w.median / loads[dataset]:.1f} % of the "
-                         f"{dataset} load's {loads[dataset]:.2f} s")
+            lines.append(f"{w.what}: {100 * w.median / bare[dataset]:.1f} % of the "
+                         f"{dataset} load without lookup table ({bare[dataset]:.2f} s), "
+                         f"{100 * w.median / loads[dataset]:.1f} % of the load with it "
+                         f"({loads[dataset]:.2f} s)")
     return "\n".join(lines)
 
 
