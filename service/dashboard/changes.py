@@ -60,6 +60,11 @@ def _rows(layer: Any) -> list[dict[str, Any]]:
              "detail": "; ".join(f"{f}: {a or '—'} → {b or '—'}" for f, (a, b) in r.fields.items())}
             for r in layer.renamed]
     out += [{"source": layer.source, "change": "reshaped", "key": r.key,
-             "detail": f"{r.area_before_km2:,.1f} → {r.area_after_km2:,.1f} km², "
-                       f"{r.symdiff_km2:,.1f} km² changed"} for r in layer.reshaped]
+             "detail": f"{_km2(r.area_before_km2)} → {_km2(r.area_after_km2)} km², "
+                       f"{_km2(r.symdiff_km2)} km² changed"} for r in layer.reshaped]
     return out
+
+
+def _km2(value: float | None) -> str:
+    """An area, or a dash where a side had no geometry (a feature kept with geom NULL)."""
+    return "—" if value is None else f"{value:,.1f}"

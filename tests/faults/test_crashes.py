@@ -36,6 +36,7 @@ from tests.conftest import (
     table_counts,
 )
 from tests.support.driver import drain, new_run
+from tests.support.pieces import gadm_pieces_off
 
 pytestmark = pytest.mark.faults
 
@@ -224,6 +225,8 @@ def test_kill_9_during_a_copy_redoes_the_chunk(settings, previous, new_version, 
     assert final.status == "succeeded", [d.error for d in final.datasets]
     assert _chunk_attempts(settings, locked_adm3.run_id, "ADM_3", min_attempts=2) >= 1
     assert table_counts(settings, TABLES[:3]) == {t: new_version[t] for t in TABLES[:3]}
+    with psycopg.connect(settings.database_url) as db:  # the lookup pieces too, once each
+        assert gadm_pieces_off(db) == {}
 
 
 @contextmanager
@@ -272,6 +275,7 @@ def test_kill_9_after_commit_before_ack_loads_the_chunk_once(settings, previous,
             total, distinct = db.execute(
                 f"SELECT count(*), count(DISTINCT fid) FROM {table}").fetchone()
             assert total == distinct
+        assert gadm_pieces_off(db) == {}  # the lookup pieces too, once each
 
 
 def _chunk_state(settings: Settings, run_id: str, chunk: Next) -> tuple[str, int]:

@@ -15,6 +15,7 @@ import psycopg
 from service.pipeline.messages import CHUNK, FAILURE, FETCH, PLAN, PUBLISH, Next
 from tests.conftest import new_upstream_version
 from tests.support.driver import drain, new_run, run_step
+from tests.support.pieces import gadm_pieces_off, pieces_off
 
 
 def _start(settings, dataset: str) -> tuple[str, list[Next]]:
@@ -22,21 +23,11 @@ def _start(settings, dataset: str) -> tuple[str, list[Next]]:
     return run_id, [Next(FETCH, (run_id, dataset)), Next(PLAN, (run_id, dataset))]
 
 
-def _piece_areas_off(db: psycopg.Connection, data: str, pieces: str, key: str) -> list:
-    """Keys whose pieces' summed area differs from the area of the feature (relative)."""
-    return db.execute(
-        f"SELECT d.{key}, d.a, p.a FROM (SELECT {key}, sum(ST_Area(geom)) a FROM {data} "  # noqa: S608
-        f"WHERE geom IS NOT NULL GROUP BY 1) d FULL JOIN (SELECT key, sum(ST_Area(geom)) a "
-        f"FROM {pieces} GROUP BY 1) p ON p.key = d.{key} "
-        "WHERE p.a IS NULL OR d.a IS NULL OR abs(p.a - d.a) > 1e-9 * greatest(d.a, 1e-12)"
-    ).fetchall()
-
-
 def test_a_published_load_brings_its_lookup_table_indexed_and_registered(clean_db):
     settings = clean_db
     drain(settings, _start(settings, "timezone")[1])
     with psycopg.connect(settings.database_url) as db:
-        assert _piece_areas_off(db, "timezone.timezones", "timezone.timezone_lookup", "tzid") == []
+        assert pieces_off(db, "timezone.timezones", "timezone.timezone_lookup", "tzid") == []
         indexes = {r[0] for r in db.execute(
             "SELECT indexname FROM pg_indexes WHERE schemaname = 'timezone' "
             "AND tablename = 'timezone_lookup'")}
@@ -66,12 +57,7 @@ def test_a_redelivered_chunk_adds_no_pieces(clean_db):
     assert again.result["status"] == "skipped"
     drain(settings, rest + list(nexts))
     with psycopg.connect(settings.database_url) as db:
-        for level in range(3):
-            off = _piece_areas_off(
-                db, f"gadm.adm_{level}",
-                f"(SELECT * FROM gadm.gadm_lookup WHERE source = 'gadm.adm_{level}') l",
-                f"gid_{level}")
-            assert off == [], f"level {level}"
+        assert gadm_pieces_off(db) == {}
 
 
 def test_a_second_version_swaps_lookup_and_data_together(clean_db, upstream_files, tmp_path):
@@ -82,11 +68,11 @@ def test_a_second_version_swaps_lookup_and_data_together(clean_db, upstream_file
         held = drain(settings, _start(settings, "timezone")[1], stop_before=PUBLISH)
         with psycopg.connect(settings.database_url) as db:
             # before the publish, lookups answer from version 1's pieces, beside version 1
-            assert _piece_areas_off(db, "timezone.timezones", "timezone.timezone_lookup",
+            assert pieces_off(db, "timezone.timezones", "timezone.timezone_lookup",
                                     "tzid") == []
         drain(settings, held)
     with psycopg.connect(settings.database_url) as db:
-        assert _piece_areas_off(db, "timezone.timezones", "timezone.timezone_lookup",
+        assert pieces_off(db, "timezone.timezones", "timezone.timezone_lookup",
                                 "tzid") == []
         first, report = db.execute("SELECT first_load, counts FROM geoload.change_reports "
                                    "ORDER BY load_id DESC LIMIT 1").fetchone()
