@@ -11,6 +11,7 @@ again on the new ones in the same transaction (:mod:`service.publish.dependents`
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 
 import psycopg
@@ -23,6 +24,10 @@ from service.publish import dependents
 log = logging.getLogger(__name__)
 #: How long the swap waits for readers holding the old tables before retrying.
 LOCK_TIMEOUT = "15s"
+#: Seconds the swap tries to take all its locks at once before it waits in line for them
+#: (see :func:`lock_all`), and between two tries.
+LOCK_TRY_S = 10.0
+LOCK_RETRY_S = 0.02
 
 
 def retired_name(dataset: str, table: str, load_id: int) -> str:
@@ -41,7 +46,9 @@ def swap(conn: psycopg.Connection, dataset: str, load_id: int,
     limit_lock_wait(conn)
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"geoload.publish:{dataset}",))
     views = dependents.views_on(conn, dataset, list(tables))
-    dependents.drop(conn, views)
+    dependents.drop(conn, views)  # a reader locks a view before its tables: views first
+    live = [tuple(target.split(".", 1)) for target in tables]
+    lock_all(conn, [(schema, table) for schema, table in live if _exists(conn, schema, table)])
     retired = []
     for target, staging_table in tables.items():
         schema, table = target.split(".", 1)
@@ -54,6 +61,31 @@ def swap(conn: psycopg.Connection, dataset: str, load_id: int,
     dependents.check_none_on(conn, dataset, [f"{STAGING}.{name}" for name in retired])
     dependents.create(conn, dataset, views)
     return retired
+
+
+def lock_all(conn: psycopg.Connection, tables: list[tuple[str, str]]) -> None:
+    """ACCESS EXCLUSIVE locks on every live table (schema, name), all at once or none.
+
+    Renaming table by table, the swap would hold one table while waiting for the next, and
+    a reader whose one statement reads them in the other order (a lookup table joined to
+    its data table, ``adm_2`` joined to ``adm_1``) would deadlock with it: PostgreSQL then
+    aborts one of them, often the reader. So the locks are tried together without waiting
+    (a savepoint gives back a partial set), again every :data:`LOCK_RETRY_S` until the lock
+    timeout is near; only then does the swap wait in line as before.
+    """
+    if not tables:
+        return
+    statement = sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
+        sql.SQL(", ").join(sql.Identifier(schema, name) for schema, name in tables))
+    deadline = time.monotonic() + LOCK_TRY_S
+    while time.monotonic() < deadline:
+        try:
+            with conn.transaction():
+                conn.execute(statement + sql.SQL(" NOWAIT"))
+            return
+        except psycopg.errors.LockNotAvailable:
+            time.sleep(LOCK_RETRY_S)
+    conn.execute(statement)
 
 
 def limit_lock_wait(conn: psycopg.Connection, timeout: str | None = None) -> None:

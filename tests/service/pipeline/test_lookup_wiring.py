@@ -8,6 +8,8 @@ from the cutting code: the pieces of a feature must cover exactly its area, once
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 
 import psycopg
@@ -110,3 +112,54 @@ def test_a_load_without_lookup_tables_drops_the_older_ones(clean_db, upstream_fi
                           ).fetchall() == [("timezone__timezone_lookup__l1",), (None,)]
         assert db.execute("SELECT tablename FROM pg_tables "
                           "WHERE schemaname = 'geoload_staging'").fetchall() == []
+
+
+def test_a_reader_never_sees_lookup_pieces_of_one_version_beside_tables_of_another(
+        clean_db, upstream_files, tmp_path):
+    """One statement reads both tables, over and over, while the publish swaps version 2
+    in (other zones than version 1): their key sets must always agree."""
+    settings = clean_db
+    drain(settings, _start(settings, "timezone")[1])
+    root, _ = upstream_files
+    with new_upstream_version(root, tmp_path):
+        held = drain(settings, _start(settings, "timezone")[1], stop_before=PUBLISH)
+    seen: list[tuple[bool, int]] = []
+    errors: list[Exception] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        with psycopg.connect(settings.database_url, autocommit=True) as db:
+            while not stop.is_set():
+                try:
+                    seen.append(_both(db))
+                except psycopg.Error as exc:
+                    errors.append(exc)
+                    return
+
+    def waited(n: int) -> None:
+        deadline = time.monotonic() + 60
+        while len(seen) < n and not errors and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        waited(3)
+        drain(settings, held)
+        waited(len(seen) + 3)
+    finally:
+        stop.set()
+        reader.join(30)
+    assert errors == []
+    assert all(agree for agree, _ in seen), [s for s in seen if not s[0]][:3]
+    assert len({rows for _, rows in seen}) == 2  # the reader saw both versions
+
+
+def _both(db: psycopg.Connection) -> tuple[bool, int]:
+    """Do the lookup table's keys and the data table's agree, in one statement?"""
+    row = db.execute("SELECT (SELECT array_agg(DISTINCT key ORDER BY key) "
+                     "FROM timezone.timezone_lookup) = (SELECT array_agg(tzid ORDER BY tzid) "
+                     "FROM timezone.timezones WHERE geom IS NOT NULL), "
+                     "(SELECT count(*) FROM timezone.timezones)").fetchone()
+    assert row is not None
+    return bool(row[0]), int(row[1])
