@@ -176,11 +176,19 @@ def _copy_pieces(cur: psycopg.Cursor, target: sql.Composable, source: SourceTabl
 def copy_rows(cur: psycopg.Cursor, target: sql.Composable, source: SourceTable, pieces: Pieces,
               keys: Sequence[str | None], labels: Sequence[str | None]) -> None:
     """Binary COPY of ``pieces`` into a lookup table, each with its area's key and name."""
-    wkb = shapely.to_wkb(pieces.geoms)
+    copy_wkb(cur, target, source, pieces.cell.tolist(), shapely.to_wkb(pieces.geoms).tolist(),
+             keys, labels)
+
+
+def copy_wkb(cur: psycopg.Cursor, target: sql.Composable, source: SourceTable,
+             cells: Sequence[int], wkb: Sequence[bytes], keys: Sequence[str | None],
+             labels: Sequence[str | None]) -> None:
+    """:func:`copy_rows` of pieces already WKB (a chunk keeps them so: GEOS geometries take
+    several times the memory)."""
     with cur.copy(sql.SQL("COPY {} (cell, source, level, key, name, geom) FROM STDIN "
                           "(FORMAT binary)").format(target)) as copy:
         copy.set_types(["int4", "text", "int2", "text", "text", "bytea"])
-        for cell, key, label, geom in zip(pieces.cell.tolist(), keys, labels, wkb):
+        for cell, key, label, geom in zip(cells, keys, labels, wkb):
             copy.write_row((cell, source.publishes_as, source.level, key, label, geom))
 
 
