@@ -9,9 +9,11 @@ only indexes the table, and the publish swaps it in with the data tables.
 
 Cutting runs in a thread (GEOS releases the GIL) while the chunk reads and COPYs its next
 batch; the pieces wait in memory, as WKB, until the chunk's own COPY is done (one
-connection holds one COPY at a time): about as many bytes as the chunk's geometries. Kept
-as GEOS geometries they took several times that: a world-size GADM load's workers peaked
-at 396 and 381 MB (236-259 MB without lookup tables).
+connection holds one COPY at a time): about as many bytes as the chunk's geometries.
+Memory, world-size GADM (``python -m devtools.bench.scale --size world --workers 2``),
+peak RSS of the two workers: 396 / 381 MB with pieces kept as GEOS geometries and a
+cutter thread per chunk, 386 / 372 MB kept as WKB, 374 / 364 MB with the process's shared
+cutters (one run each, busy machine); 236-259 MB was measured without lookup tables.
 
 >>> with ChunkPieces("geoload_staging.timezone__timezone_lookup__l7", source, columns) as cut:
 ...     copy_chunk(conn, path, plan, chunk, unloadable, indexed=..., pieces=cut)
@@ -19,9 +21,10 @@ at 396 and 381 MB (236-259 MB without lookup tables).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from types import TracebackType
 from typing import Any
 
@@ -50,6 +53,21 @@ def for_layer(dataset: Dataset, lookup_staging: str, live: str,
     return f"{STAGING}.{lookup_staging}", source
 
 
+#: Threads of this process that cut pieces, shared by its chunks (rather than a thread
+#: per chunk: fewer threads, each with its malloc arena).
+CUTTERS = 2
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _cutters() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(CUTTERS, thread_name_prefix="lookup-cut")
+        return _pool
+
+
 class ChunkPieces:
     """Collects one chunk's pieces, batch by batch (:meth:`add`), then COPYs them
     (:meth:`write`). ``source`` says which live table and level they answer for;
@@ -65,7 +83,6 @@ class ChunkPieces:
         self._name = fields.get(source.name) if source.name else None
         self._max_vertices = max_vertices
         self._grid = Grid(grid_level)
-        self._cutter = ThreadPoolExecutor(1, thread_name_prefix="lookup-cut")
         self._cuts: list[Future[_Cut]] = []
 
     def __enter__(self) -> ChunkPieces:
@@ -73,13 +90,15 @@ class ChunkPieces:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
-        self._cutter.shutdown(wait=True, cancel_futures=True)
+        for future in self._cuts:  # a chunk that failed: its pieces are not wanted
+            future.cancel()
+        wait(self._cuts)
 
     def add(self, batch: Any, wkb: np.ndarray) -> None:
         """Cut a batch's geometries (None where a feature has none) in the background."""
         keys = self._values(batch, self._key)
         labels = self._values(batch, self._name)
-        self._cuts.append(self._cutter.submit(self._cut, wkb, keys, labels))
+        self._cuts.append(_cutters().submit(self._cut, wkb, keys, labels))
 
     def write(self, conn: psycopg.Connection) -> float:
         """COPY every piece cut so far; returns the seconds spent waiting and writing."""
