@@ -47,6 +47,7 @@ def level_layer(level: int) -> Layer:
         fields=level_fields(level),
         indexes=tuple(f"gid_{k}" for k in range(level + 1)),
         feature_key=f"GID_{level}",
+        level=level,
     )
 
 

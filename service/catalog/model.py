@@ -45,7 +45,8 @@ class Layer:
     the GADM keys that join one level to the next. ``feature_key`` is the field that
     names a feature to a person (GADM's ``GID_k``), shown beside its fid in warnings.
     ``keep_other_fields``: load fields the catalog does not list (with a warning);
-    False when the catalog declares the table's whole shape.
+    False when the catalog declares the table's whole shape. ``level``: the
+    administrative level the layer holds, for ``--levels`` (None: not a level).
     """
 
     name: str
@@ -55,6 +56,7 @@ class Layer:
     key: str = SOURCE_FID
     indexes: tuple[str, ...] = ()
     feature_key: str | None = None
+    level: int | None = None
 
     def __post_init__(self) -> None:
         _check_layer_names(self)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from service import catalog, cli
 from service import settings as config
+from service.cli import choices
 
 if TYPE_CHECKING:
     from dramatiq.brokers.rabbitmq import RabbitmqBroker
@@ -45,6 +46,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--if-changed", action="store_true",
                         help="ask upstream first; enqueue only datasets with a new version "
                              "(default: every dataset), as the scheduled refresh does")
+    choices.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -57,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                        cli.EXIT_USAGE)
     datasets = catalog.resolve(names)
     settings = config.get()
+    chosen = choices.options(args, datasets, settings)
     from service import live
     from service.pipeline import broker as messaging
     from service.pipeline.start import start
@@ -68,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         messaging.check(broker, settings)
         if args.if_changed:
             return _if_changed(settings, conn, broker, datasets, args)
-        started = start(settings, conn, broker, datasets, strict=args.strict)
+        started = start(settings, conn, broker, datasets, strict=args.strict, options=chosen)
         _report(started, args.json)
         if not args.wait:
             return cli.EXIT_OK

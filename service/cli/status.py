@@ -67,7 +67,8 @@ def render(run: RunStatus) -> str:
     for d in run.datasets:
         lines.append(f"  {d.dataset:<10} {d.status:<10} {d.loaded:>9,} / {d.total:,} features"
                      + (f"  release {d.release}" if d.release else "")
-                     + ("  strict" if d.strict else ""))
+                     + ("  strict" if d.strict else "")
+                     + (f"  {d.options}" if d.options else ""))
         if d.error:
             lines.append(f"    error ({d.error_step}): {d.error}")
         if d.superseded_by:

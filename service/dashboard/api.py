@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from service import catalog
+from service.catalog.options import LoadOptions
 from service.dashboard import rates
 from service.dashboard.context import Context
 from service.dashboard.errors import HTTPError
@@ -86,11 +87,22 @@ def datasets(ctx: Context, query: Query) -> dict[str, Any]:
     """What is loaded now, per catalog dataset, with the load that put it there."""
     with ctx.db() as conn:
         live = history.published(conn)
+        elsewhere = history.published_elsewhere(conn)
         latest = history.latest(conn)
         sizes = history.table_bytes(conn, [layer.table for d in catalog.DATASETS.values()
                                            for layer in d.layers])
-    return {"datasets": [_dataset(ds, live.get(name), latest.get(name), sizes)
+    return {"datasets": [{**_dataset(ds, live.get(name), latest.get(name), sizes),
+                          "elsewhere": [_elsewhere(load) for load in elsewhere
+                                        if load.dataset == name]}
                          for name, ds in sorted(catalog.DATASETS.items())]}
+
+
+def _elsewhere(load: LiveLoad) -> dict[str, Any]:
+    """A version published into a schema of a user's choosing (``--schema``)."""
+    options = LoadOptions.from_json(load.options)
+    return {"schema": load.target_schema, "run_id": load.run_id, "release": load.release,
+            "finished_at": load.finished_at, "options": options.describe() if options else "",
+            "tables": sorted(str(layer.get("table")) for layer in (load.layers or {}).values())}
 
 
 def _dataset(ds: catalog.Dataset, load: LiveLoad | None, latest: LatestLoad | None,
@@ -113,6 +125,8 @@ def _dataset(ds: catalog.Dataset, load: LiveLoad | None, latest: LatestLoad | No
         version = {key: getattr(load, key) for key in (
             "load_id", "run_id", "release", "etag", "last_modified", "bytes", "sha256",
             "fetched_at", "finished_at")}
+        options = LoadOptions.from_json(load.options)
+        version["options"] = options.describe() if options else ""
         version["source_url"] = mask(load.source_url) if load.source_url else None
     newer = latest if latest and (load is None or latest.load_id != load.load_id) else None
     return {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from service.catalog.options import LoadOptions
 from service.load.records import Chunk, LayerPlan
 
 #: Load statuses after which nothing more happens to the load. A load is superseded when a
@@ -29,10 +30,17 @@ class Load:
     layers_ready: int
     #: Data warnings fail this load instead of being recorded (``enqueue --strict``).
     strict: bool = False
+    #: Its choices, fixed at enqueue; None for loads enqueued before options were recorded.
+    options: LoadOptions | None = None
 
     @property
     def finished(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def target_schema(self) -> str:
+        """The schema it publishes into; '' for the catalog's own."""
+        return (self.options.schema if self.options else None) or ""
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import UTC, datetime
 
 import psycopg
 
+from service.catalog.options import LoadOptions
 from service.ledger import loads
 
 
@@ -16,19 +18,25 @@ def new_run_id() -> str:
 
 
 def create(conn: psycopg.Connection, datasets: list[str], releases: dict[str, str | None],
-           *, origin: str = "cli", retry_of: str | None = None, strict: bool = False) -> str:
+           *, origin: str = "cli", retry_of: str | None = None, strict: bool = False,
+           options: dict[str, LoadOptions] | None = None) -> str:
     """A run and one queued load per dataset, in one transaction.
 
-    ``strict`` is fixed here, with the load, so that every worker that touches the load
-    treats its data warnings alike, whatever its own environment says.
+    ``strict`` and each load's ``options`` are fixed here, with the load, so that every
+    worker that touches the load loads the same thing, whatever its own environment says.
     """
     run_id = new_run_id()
     with conn.transaction():
         conn.execute("INSERT INTO geoload.runs (run_id, datasets, origin, retry_of) "
                      "VALUES (%s, %s, %s, %s)", (run_id, datasets, origin, retry_of))
         for name in datasets:
-            conn.execute("INSERT INTO geoload.loads (run_id, dataset, release, strict) "
-                         "VALUES (%s, %s, %s, %s)", (run_id, name, releases.get(name), strict))
+            opts = (options or {}).get(name)
+            release = opts.release if opts else releases.get(name)
+            conn.execute("INSERT INTO geoload.loads (run_id, dataset, release, strict, options, "
+                         "target_schema) VALUES (%s, %s, %s, %s, %s, %s)",
+                         (run_id, name, release, strict,
+                          json.dumps(opts.to_json()) if opts else None,
+                          opts.schema if opts else None))
     return run_id
 
 

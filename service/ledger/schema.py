@@ -75,7 +75,7 @@ INSERT INTO geoload.live (dataset, load_id, run_id, fetch_order, published_at)
 SELECT DISTINCT ON (dataset) dataset, load_id, run_id, fetch_order, finished_at
 FROM geoload.loads WHERE status = 'published' AND finished_at IS NOT NULL
 ORDER BY dataset, finished_at DESC
-ON CONFLICT (dataset) DO NOTHING;
+ON CONFLICT DO NOTHING;
 
 CREATE TABLE IF NOT EXISTS geoload.load_layers (
     load_id        bigint NOT NULL REFERENCES geoload.loads ON DELETE CASCADE,
@@ -138,11 +138,20 @@ CREATE TABLE IF NOT EXISTS geoload.refreshes (
     run_id         text,
     PRIMARY KEY (dataset, version)
 );
+
+-- Issue 13: a load's options, fixed at enqueue (release, URL, countries, levels, schema,
+-- source), and the schema it publishes into (NULL: the catalog's). The live load is per
+-- (dataset, schema): loads into different schemas never replace each other.
+ALTER TABLE geoload.loads ADD COLUMN IF NOT EXISTS options jsonb;
+ALTER TABLE geoload.loads ADD COLUMN IF NOT EXISTS target_schema text;
+ALTER TABLE geoload.live ADD COLUMN IF NOT EXISTS target_schema text NOT NULL DEFAULT '';
+ALTER TABLE geoload.live DROP CONSTRAINT IF EXISTS live_pkey;
+ALTER TABLE geoload.live ADD PRIMARY KEY (dataset, target_schema);
 """
 
 #: Bumped with every change to :data:`DDL`, which only ever adds (IF NOT EXISTS); stored
 #: as the comment of schema ``geoload`` so that ``ensure`` costs one query when current.
-VERSION = "geoload bookkeeping, schema version 6"
+VERSION = "geoload bookkeeping, schema version 7"
 #: Serializes schema creation across workers starting at once.
 _LOCK_KEY = 7_461_023
 

@@ -23,7 +23,7 @@ from service.ledger.records import LayerState
 from service.live import Live
 from service.load import budget
 from service.load.chunk import Unloadable, copy_chunk
-from service.pipeline.context import Outcome, check_ids, load_context, skipped
+from service.pipeline.context import Outcome, check_ids, dataset_of, load_context, skipped
 from service.pipeline.messages import FINISH, Next
 from service.postgres import refused_data
 from service.settings import Settings
@@ -31,10 +31,11 @@ from service.settings import Settings
 
 def load_chunk(settings: Settings, live: Live, run_id: str, dataset: str, layer: str,
                chunk_no: int) -> Outcome:
-    ds = check_ids(run_id, dataset, ("layer", layer, str), ("chunk_no", chunk_no, int))
-    spec = ds.layer(layer)
+    check_ids(run_id, dataset, ("layer", layer, str), ("chunk_no", chunk_no, int))
     ids: dict[str, Any] = dict(run_id=run_id, dataset=dataset, layer=layer, chunk_no=chunk_no)
     with load_context(settings, run_id, dataset) as (conn, load):
+        ds = dataset_of(load)
+        spec = ds.layer(layer)
         if load.finished:
             return skipped(f"load is {load.status}", **ids)
         state = layers.get(conn, load.load_id, layer)

@@ -11,7 +11,7 @@ from service.identity import worker_id
 from service.ledger import loads
 from service.ledger.records import TERMINAL
 from service.live import Live
-from service.pipeline.context import Outcome, check_ids, load_context, skipped
+from service.pipeline.context import Outcome, check_ids, dataset_of, load_context, skipped
 from service.settings import Settings
 from service.throttle import Every
 
@@ -28,8 +28,9 @@ def fetch_source(settings: Settings, live: Live, run_id: str, dataset: str) -> O
     returned to send; a redelivered fetch finds the file cached and the version
     already pinned, and changes nothing.
     """
-    ds = check_ids(run_id, dataset)
+    check_ids(run_id, dataset)
     with load_context(settings, run_id, dataset) as (conn, load):
+        ds = dataset_of(load)
         if load.finished:
             return skipped(f"load is {load.status}", run_id=run_id, dataset=dataset)
         with conn.transaction():

@@ -14,7 +14,7 @@ from service.ledger import chunks, layers, loads
 from service.live import Live
 from service.load import staging
 from service.load.plan import plan_layer, refuse_warnings
-from service.pipeline.context import Outcome, check_ids, load_context, skipped
+from service.pipeline.context import Outcome, check_ids, dataset_of, load_context, skipped
 from service.pipeline.messages import CHUNK, FINISH, PUBLISH, Next
 from service.settings import Settings
 
@@ -22,8 +22,9 @@ from service.settings import Settings
 def plan_load(settings: Settings, live: Live, run_id: str, dataset: str) -> Outcome:
     """Plan once; a redelivered plan re-sends only what its load still needs (chunks not
     loaded, a loaded layer's finish_layer), so that no layer waits for the sweep."""
-    ds = check_ids(run_id, dataset)
+    check_ids(run_id, dataset)
     with load_context(settings, run_id, dataset) as (conn, load):
+        ds = dataset_of(load)
         if load.finished:
             return skipped(f"load is {load.status}", run_id=run_id, dataset=dataset)
         local = fetch(ds, settings, pinned_sha256=load.sha256)

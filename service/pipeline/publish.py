@@ -19,16 +19,17 @@ from service.identity import worker_id
 from service.ledger import chunks, layers, loads
 from service.ledger.records import LayerState, Load
 from service.live import Live
-from service.pipeline.context import Outcome, check_ids, load_context, skipped
+from service.pipeline.context import Outcome, check_ids, dataset_of, load_context, skipped
 from service.publish import swap
 from service.settings import Settings
 
 
 def publish_dataset(settings: Settings, live: Live, run_id: str, dataset: str) -> Outcome:
     """Exactly once per load: the load row's lock and status decide it."""
-    ds = check_ids(run_id, dataset)
+    check_ids(run_id, dataset)
     ids = dict(run_id=run_id, dataset=dataset)
     with load_context(settings, run_id, dataset) as (conn, load):
+        ds = dataset_of(load)
         if load.finished:
             return _already_finished(conn, load, ids)
         with conn.transaction():

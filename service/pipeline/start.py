@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 
 from service.catalog import Dataset
+from service.catalog.options import LoadOptions, resolve
 from service.ledger import runs, schema
 from service.pipeline.broker import send_pipelines
 from service.pipeline.messages import FETCH, PLAN, Next
@@ -26,15 +27,20 @@ class Started:
 
 
 def start(settings: Settings, conn: psycopg.Connection, broker: Any, datasets: list[Dataset],
-          *, origin: str = "cli", retry_of: str | None = None, strict: bool = False) -> Started:
+          *, origin: str = "cli", retry_of: str | None = None, strict: bool = False,
+          options: dict[str, LoadOptions] | None = None) -> Started:
     """Record a run and publish one group of fetch → plan pipelines, one per dataset.
 
-    ``strict``: its loads fail on data warnings instead of recording them.
+    ``strict``: its loads fail on data warnings instead of recording them. ``options``
+    per dataset name; a dataset without is resolved from this producer's ``settings``,
+    so that no worker's environment decides what is loaded.
     """
     schema.ensure(conn)
     names = [d.name for d in datasets]
-    releases = {d.name: d.release(settings) for d in datasets}
-    run_id = runs.create(conn, names, releases, origin=origin, retry_of=retry_of, strict=strict)
+    fixed = {d.name: (options or {}).get(d.name) or resolve(d, settings) for d in datasets}
+    releases = {name: opts.release for name, opts in fixed.items()}
+    run_id = runs.create(conn, names, releases, origin=origin, retry_of=retry_of, strict=strict,
+                         options=fixed)
     pipelines = [[Next(FETCH, (run_id, name)), Next(PLAN, (run_id, name))] for name in names]
     try:
         ids = send_pipelines(broker, settings, pipelines)
