@@ -37,3 +37,27 @@ def test_the_producers_release_is_loaded_not_the_workers(workers, settings, upst
             (final["run_id"],)).fetchone()
     assert count == other.features
     assert release == "2026f" and "/2026f/" in url and options["release"] == "2026f"
+
+
+def test_levels_and_a_schema_of_ones_own_leave_other_loads_alone(workers, settings,
+                                                                   upstream_files):
+    _, manifest = upstream_files
+    first = enqueue(settings, "gadm", "--levels", "0-1")
+    mine = enqueue(settings, "gadm", "--levels", "0", "--schema", "mine")
+    with psycopg.connect(settings.database_url) as db:
+        tables = {f"{s}.{t}" for s, t in db.execute(
+            "SELECT schemaname, tablename FROM pg_tables WHERE schemaname IN ('gadm', 'mine')")}
+        counts = {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
+                  for t in sorted(tables)}
+        live = db.execute("SELECT target_schema, run_id FROM geoload.live "
+                          "WHERE dataset = 'gadm' ORDER BY 1").fetchall()
+        schema = db.execute("SELECT target_schema FROM geoload.loads WHERE run_id = %s",
+                            (mine["run_id"],)).fetchone()[0]
+    assert tables == {"gadm.adm_0", "gadm.adm_1", "mine.adm_0"}
+    expected = manifest.gadm.features
+    assert counts == {"gadm.adm_0": expected["ADM_0"], "gadm.adm_1": expected["ADM_1"],
+                      "mine.adm_0": expected["ADM_0"]}
+    assert live == [("", first["run_id"]), ("mine", mine["run_id"])]
+    assert schema == "mine"
+    shown = run_cli("service.status", mine["run_id"], settings=settings)
+    assert "levels 0" in shown.stdout and "schema mine" in shown.stdout, shown.stdout
