@@ -9,6 +9,7 @@ and 3 repeat their ancestors' ``NL_NAME``.
 
 from __future__ import annotations
 
+from service.catalog.countries import CODES
 from service.catalog.model import Dataset, Field, Layer, Source
 
 LEVELS = range(6)
@@ -61,4 +62,9 @@ GADM = Dataset(
     layers=tuple(level_layer(level) for level in LEVELS),
     licence="GADM licence: free for non-commercial use; no redistribution",
     homepage="https://gadm.org/",
+    # One GeoPackage per country, not zipped; its layers ADM_ADM_0 … ADM_ADM_k stop at the
+    # country's deepest level.
+    parts=Source(url="https://geodata.ucdavis.edu/gadm/gadm4.1/gpkg/gadm41_{part}.gpkg",
+                 member="*.gpkg", archive=None, layer="ADM_{name}"),
+    part_codes=CODES,
 )

@@ -77,6 +77,8 @@ class Source:
     ``url`` may hold ``{release}``, filled from the setting named by
     ``release_setting``. ``member`` is a glob for the file to read inside the
     archive. ``sha256`` pins the content where upstream's file never changes.
+    ``layer`` spells a catalog layer's name as this file does (GADM's per-country
+    files call ``ADM_1`` ``ADM_ADM_1``).
     """
 
     url: str
@@ -84,11 +86,19 @@ class Source:
     archive: str | None = "zip"
     release_setting: str | None = None
     sha256: str | None = None
+    layer: str = "{name}"
+
+    def layer_name(self, catalog_name: str) -> str:
+        return self.layer.format(name=catalog_name)
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """A named dataset: its source, its layers and its licence."""
+    """A named dataset: its source, its layers and its licence.
+
+    ``parts`` is where upstream also publishes the dataset one file per country, its URL
+    holding ``{part}`` (a GID_0 code); ``part_codes`` lists the codes it publishes.
+    """
 
     name: str
     title: str
@@ -96,6 +106,8 @@ class Dataset:
     layers: tuple[Layer, ...]
     licence: str
     homepage: str
+    parts: Source | None = None
+    part_codes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_dataset_names(self)

@@ -61,9 +61,16 @@ class LoadOptions:
 
     def apply(self, dataset: Dataset) -> Dataset:
         """The catalog's ``dataset`` as this load loads it: its URL fixed, its layers
-        narrowed to ``levels``, its tables moved to ``schema``."""
+        narrowed to ``levels``, its tables moved to ``schema``.
+
+        With ``countries``, the source is the per-country one (its URL still holds
+        ``{part}``: see :meth:`part`), and each table's key is the level's ``GID_k``, since
+        every country's file numbers its features from 1.
+        """
         source = dataset.source
-        if self.url is not None:
+        if self.countries and dataset.parts is not None:
+            source = dataset.parts
+        elif self.url is not None:
             source = replace(source, url=self.url.replace("{", "{{").replace("}", "}}"),
                              release_setting=None)
         layers = tuple(layer for layer in dataset.layers
@@ -71,7 +78,16 @@ class LoadOptions:
         if self.schema:
             layers = tuple(replace(layer, table=f"{self.schema}.{layer.table_name}")
                            for layer in layers)
+        if self.countries:
+            layers = tuple(replace(layer, key=layer.feature_key.lower())
+                           if layer.feature_key else layer for layer in layers)
         return replace(dataset, source=source, layers=layers)
+
+    def part(self, applied: Dataset, code: str) -> Dataset:
+        """The dataset ``apply`` gave, with the one file of country ``code`` as its source:
+        what :func:`service.fetch.fetch` takes to bring that file onto a host."""
+        return replace(applied, source=replace(applied.source,
+                                               url=applied.source.url.replace("{part}", code)))
 
     def describe(self) -> str:
         """One line for ``status`` and the dashboard: what was chosen beyond the catalog's
@@ -98,6 +114,9 @@ def resolve(dataset: Dataset, settings: Settings, *, levels: tuple[int, ...] = (
     """
     release = release or dataset.release(settings)
     url = dataset.source.url.format(release=release or "")
+    if countries:
+        countries = _check_countries(dataset, countries)
+        url = dataset.parts.url if dataset.parts else url
     return LoadOptions(release=release, url=url, countries=tuple(countries),
                        levels=_check_levels(dataset, levels),
                        schema=_check_schema(dataset, schema), source=source)
@@ -114,6 +133,15 @@ def parse_levels(text: str) -> tuple[int, ...]:
         raise ConfigError(f"--levels {text!r} is not a list of levels",
                           hint="write levels as 0-2 or 0,1,3") from exc
     return tuple(sorted(out))
+
+
+def _check_countries(dataset: Dataset, countries: tuple[str, ...]) -> tuple[str, ...]:
+    if dataset.parts is None:
+        raise ConfigError(f"dataset {dataset.name!r} is not published by country",
+                          dataset=dataset.name, hint="drop --countries for this dataset")
+    from service.catalog.countries import check
+
+    return check(list(countries), dataset.part_codes)
 
 
 def _check_levels(dataset: Dataset, levels: tuple[int, ...]) -> tuple[int, ...]:

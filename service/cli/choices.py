@@ -16,7 +16,10 @@ from service.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--levels`` and ``--schema``."""
+    """``--countries``, ``--levels`` and ``--schema``."""
+    parser.add_argument("--countries", type=_codes, default=(), metavar="ISO3,...",
+                        help="GADM: load these countries' files (one fetch each, in "
+                             "parallel), e.g. NPL,DZA")
     parser.add_argument("--levels", type=parse_levels, default=(), metavar="LEVELS",
                         help="load only these levels, e.g. 0-2 or 0,1,3 (GADM)")
     parser.add_argument("--schema", default=None, metavar="NAME",
@@ -26,5 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def options(args: argparse.Namespace, datasets: list[Dataset],
             settings: Settings) -> dict[str, LoadOptions]:
     """Each dataset's options, fixed now from the arguments and this process's settings."""
-    return {d.name: resolve(d, settings, levels=args.levels, schema=args.schema)
+    return {d.name: resolve(d, settings, levels=args.levels, schema=args.schema,
+                            countries=args.countries)
             for d in datasets}
+
+
+def _codes(text: str) -> tuple[str, ...]:
+    return tuple(code for code in text.replace(" ", ",").split(",") if code)

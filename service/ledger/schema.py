@@ -147,6 +147,20 @@ ALTER TABLE geoload.loads ADD COLUMN IF NOT EXISTS target_schema text;
 ALTER TABLE geoload.live ADD COLUMN IF NOT EXISTS target_schema text NOT NULL DEFAULT '';
 ALTER TABLE geoload.live DROP CONSTRAINT IF EXISTS live_pkey;
 ALTER TABLE geoload.live ADD PRIMARY KEY (dataset, target_schema);
+-- Issue 13: a load from several files (GADM by country): each file's version, pinned by
+-- the fetch of that part; a chunk names the part it reads.
+CREATE TABLE IF NOT EXISTS geoload.load_parts (
+    load_id       bigint NOT NULL REFERENCES geoload.loads ON DELETE CASCADE,
+    part          text NOT NULL,
+    source_url    text,
+    etag          text,
+    last_modified text,
+    bytes         bigint,
+    sha256        text,
+    fetched_at    timestamptz,
+    PRIMARY KEY (load_id, part)
+);
+ALTER TABLE geoload.chunks ADD COLUMN IF NOT EXISTS part text NOT NULL DEFAULT '';
 """
 
 #: Bumped with every change to :data:`DDL`, which only ever adds (IF NOT EXISTS); stored

@@ -15,11 +15,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
+
+from service.catalog import Dataset
 from service.errors import BadMessage, GeoloadError
 from service.fetch import LocalCopy, fetch
 from service.identity import worker_id
-from service.ledger import chunks, layers
-from service.ledger.records import LayerState
+from service.ledger import chunks, layers, parts
+from service.ledger.records import LayerState, Load
 from service.live import Live
 from service.load import budget
 from service.load.chunk import Unloadable, copy_chunk
@@ -46,7 +49,7 @@ def load_chunk(settings: Settings, live: Live, run_id: str, dataset: str, layer:
         if chunk.loaded:
             return _already_loaded(state, ids)
         chunks.start_attempt(conn, load.load_id, layer, chunk_no)
-        local = fetch(ds, settings, pinned_sha256=load.sha256)
+        local = _fetch(settings, conn, load, ds, chunk.planned.part)
         started = time.perf_counter()
         with budget.for_process(settings.inflight_bytes).hold(chunk.planned.weight), \
                 conn.transaction():
@@ -58,7 +61,8 @@ def load_chunk(settings: Settings, live: Live, run_id: str, dataset: str, layer:
                 counts = copy_chunk(
                     conn, local.path, state.plan, chunk.planned,
                     Unloadable(load.strict, spec.feature_key), indexed={spec.key, *spec.indexes},
-                    progress=lambda n: live.chunk_progress(run_id, dataset, layer, chunk_no, n))
+                    progress=lambda n: live.chunk_progress(run_id, dataset, layer, chunk_no, n),
+                    source_layer=ds.source.layer_name(layer))
             done, total = chunks.complete(conn, load.load_id, layer, chunk_no, counts,
                                           time.perf_counter() - started)
     live.chunk_progress(run_id, dataset, layer, chunk_no, counts.loaded)
@@ -68,6 +72,15 @@ def load_chunk(settings: Settings, live: Live, run_id: str, dataset: str, layer:
                     "dropped": counts.dropped,
                     "seconds": round(time.perf_counter() - started, 3), "stages": counts.stages,
                     "worker": worker_id()}, follow)
+
+
+def _fetch(settings: Settings, conn: psycopg.Connection, load: Load, ds: Dataset,
+           part: str) -> LocalCopy:
+    """The file the chunk reads: the load's one file, or its country's (``part``)."""
+    if not part or load.options is None:
+        return fetch(ds, settings, pinned_sha256=load.sha256)
+    return fetch(load.options.part(ds, part), settings,
+                 pinned_sha256=parts.pinned(conn, load.load_id).get(part))
 
 
 def _already_loaded(state: LayerState, ids: dict[str, Any]) -> Outcome:

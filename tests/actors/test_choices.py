@@ -61,3 +61,39 @@ def test_levels_and_a_schema_of_ones_own_leave_other_loads_alone(workers, settin
     assert schema == "mine"
     shown = run_cli("service.status", mine["run_id"], settings=settings)
     assert "levels 0" in shown.stdout and "schema mine" in shown.stdout, shown.stdout
+
+
+def test_two_countries_at_levels_0_to_2_one_of_them_only_to_level_1(workers, settings,
+                                                                     upstream_files):
+    from devtools.testdata.countries import make_country_gpkgs
+
+    root, manifest = upstream_files
+    counts = make_country_gpkgs(manifest.gadm.path, root, ["FRA", "BRA"], {"BRA": 1})
+    assert "ADM_2" in counts["FRA"] and "ADM_2" not in counts["BRA"]
+    final = enqueue(settings, "gadm", "--countries", "fra,BRA", "--levels", "0-2")
+    assert final["status"] == "succeeded"
+    with psycopg.connect(settings.database_url) as db:
+        tables = sorted(t for (t,) in db.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'gadm'"))
+        got = {level: dict(db.execute(
+            f"SELECT gid_0, count(*) FROM gadm.adm_{level} GROUP BY gid_0").fetchall())  # noqa: S608
+            for level in range(3)}
+        parts = db.execute("SELECT part, p.sha256 IS NOT NULL FROM geoload.load_parts p "
+                           "JOIN geoload.loads USING (load_id) WHERE run_id = %s ORDER BY part",
+                           (final["run_id"],)).fetchall()
+        fetched_by = db.execute(
+            "SELECT count(DISTINCT part) FROM geoload.chunks JOIN geoload.loads "
+            "USING (load_id) WHERE run_id = %s", (final["run_id"],)).fetchone()[0]
+    assert tables == ["adm_0", "adm_1", "adm_2"]
+    for level in range(3):
+        expected = {code: n[f"ADM_{level}"] for code, n in counts.items()
+                    if f"ADM_{level}" in n}
+        assert got[level] == expected, level
+    assert parts == [("BRA", True), ("FRA", True)]
+    assert fetched_by == 2
+
+
+def test_an_unknown_country_code_is_a_usage_error_naming_the_closest(settings):
+    done = run_cli("service.enqueue", "gadm", "--countries", "NPL,DZX", settings=settings)
+    assert done.returncode == 2, done.stderr
+    assert "DZX" in done.stderr and "DZA" in done.stderr

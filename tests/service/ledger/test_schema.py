@@ -7,7 +7,7 @@ import psycopg
 from service.ledger import schema
 from tests.support.db import one
 
-TABLES = {"runs", "loads", "live", "load_layers", "chunks", "refreshes"}
+TABLES = {"runs", "loads", "live", "load_layers", "chunks", "refreshes", "load_parts"}
 
 
 def _tables(conn: psycopg.Connection) -> set[str]:
