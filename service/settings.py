@@ -45,7 +45,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GEOLOAD_MIRROR", "mirror", "(unset)",
             "Replaces scheme and host (plus an optional path prefix) of every upstream URL."),
     Setting("GEOLOAD_TIMEZONE_RELEASE", "timezone_release", "2026c",
-            "timezone-boundary-builder release tag to load."),
+            "Pins the timezone-boundary-builder release tag to load. Unset: the newest, asked "
+            "of GitHub once a day; this default if GitHub can't be reached (with a warning)."),
+    Setting("GEOLOAD_GITHUB_API", "github_api", "https://api.github.com",
+            "GitHub's API, asked for the newest timezone-boundary-builder release."),
     Setting("GEOLOAD_QUEUE", "queue", "geoload", "RabbitMQ queue the actors consume."),
     Setting("GEOLOAD_CHUNK_FEATURES", "chunk_features", "20000",
             "Most features in one chunk message."),
@@ -103,6 +106,7 @@ class Settings:
     cache_dir: Path
     mirror: str | None
     timezone_release: str
+    github_api: str
     queue: str
     chunk_features: int
     chunk_bytes: int

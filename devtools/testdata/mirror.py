@@ -129,3 +129,20 @@ def _save(path: Path, params: dict[str, Any], manifest: dict[str, Any]) -> None:
     tmp = record.with_name(record.name + ".part")
     tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, record)
+
+
+def make_timezone_variants(root: Path, release: str, *, zones: int = 12,
+                           vertices: int = 20_000) -> dict[str, TimezoneManifest]:
+    """Every timezone-boundary-builder asset of ``release`` but the default one (which
+    :func:`generate` writes), each with its own zones, at upstream's paths under ``root``."""
+    from service.catalog.timezone import RELEASES_URL, VARIANTS
+
+    made = {}
+    for n, (name, (asset, *_)) in enumerate(VARIANTS.items()):
+        if asset == "timezones-with-oceans":
+            continue
+        url = RELEASES_URL.format(release=release, asset=asset)
+        made[name] = make_timezone_zip(root / mirror_path(url), zones=zones + n,
+                                       vertices=vertices, seed=20 + n,
+                                       stem="combined-shapefile" + asset.removeprefix("timezones"))
+    return made

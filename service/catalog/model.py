@@ -98,6 +98,9 @@ class Dataset:
 
     ``parts`` is where upstream also publishes the dataset one file per country, its URL
     holding ``{part}`` (a GID_0 code); ``part_codes`` lists the codes it publishes.
+    ``prefix`` starts the names of its staging and retired tables, where the dataset's
+    name would make them too long (see :attr:`stem`). ``always_refreshed``: the scheduled
+    refresh checks it even before its first load (others, once they were loaded).
     """
 
     name: str
@@ -108,6 +111,13 @@ class Dataset:
     homepage: str
     parts: Source | None = None
     part_codes: tuple[str, ...] = ()
+    prefix: str | None = None
+    always_refreshed: bool = True
+
+    @property
+    def stem(self) -> str:
+        """What the names of its staging and retired tables start with."""
+        return self.prefix or self.name
 
     def __post_init__(self) -> None:
         _check_dataset_names(self)
@@ -169,7 +179,7 @@ def _check_dataset_names(dataset: Dataset) -> None:
                               "would be one", dataset=dataset.name,
                               hint="give each layer's table a name of its own")
         seen[layer.table_name] = layer.name
-        longest = names.longest_derived(dataset.name, layer.table_name, layer.key,
+        longest = names.longest_derived(dataset.stem, layer.table_name, layer.key,
                                         layer.indexes)
         if len(longest.encode()) > names.MAX_BYTES:
             raise ConfigError(f"layer {layer.name!r}: name {longest!r} would be "

@@ -29,8 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def options(args: argparse.Namespace, datasets: list[Dataset],
             settings: Settings) -> dict[str, LoadOptions]:
     """Each dataset's options, fixed now from the arguments and this process's settings."""
+    from service.fetch.releases import release_for
+
     return {d.name: resolve(d, settings, levels=args.levels, schema=args.schema,
-                            countries=args.countries)
+                            countries=args.countries, release=release_for(d, settings))
             for d in datasets}
 
 

@@ -52,12 +52,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    names = catalog.names() if args.all or (args.if_changed and not args.datasets) \
-        else args.datasets
-    if not names:
+    names = catalog.names() if args.all else args.datasets
+    if not names and not args.if_changed:
         raise cli.fail(f"name at least one dataset ({', '.join(catalog.names())}) or --all",
                        cli.EXIT_USAGE)
-    datasets = catalog.resolve(names)
+    datasets = catalog.resolve(names) if names else []
     settings = config.get()
     chosen = choices.options(args, datasets, settings)
     from service import live
@@ -83,7 +82,8 @@ def _if_changed(settings: config.Settings, conn: Connection, broker: RabbitmqBro
     """The scheduler's check, by hand: exit 1 if upstream could not be asked about a dataset."""
     from service.pipeline import refresh
 
-    outcome = refresh.refresh(settings, conn, broker, datasets, origin="cli",
+    outcome = refresh.refresh(settings, conn, broker, datasets or refresh.checked(conn),
+                              origin="cli",
                               strict=args.strict)
     if args.json:
         print(json.dumps(outcome.as_json()), flush=True)

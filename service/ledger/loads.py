@@ -110,6 +110,12 @@ def take_live(conn: psycopg.Connection, dataset: str, load_id: int) -> str | Non
     return str(held[0])
 
 
+def live_datasets(conn: psycopg.Connection) -> set[str]:
+    """Datasets with a version live in the catalog's own schemas."""
+    rows = conn.execute("SELECT DISTINCT dataset FROM geoload.live WHERE target_schema = ''")
+    return {str(name) for (name,) in rows.fetchall()}
+
+
 def mark_published(conn: psycopg.Connection, load_id: int,
                    summary: dict[str, dict[str, Any]],
                    warnings: list[dict[str, Any]] | None = None) -> None:

@@ -48,7 +48,7 @@ def plan_layer(ds: Dataset, layer: Layer, path: Path, load_id: int,
         raise
     plan = LayerPlan(
         layer=layer.name, target_table=layer.table,
-        staging_table=staging.staging_name(ds.name, layer.table, load_id),
+        staging_table=staging.staging_name(ds.stem, layer.table, load_id),
         driver=info.driver, fid_column=info.fid_column, columns=planned.columns,
         source_count=len(fids))
     chunks = cut_chunks(fids, sizes, settings.chunk_features, settings.chunk_bytes)

@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from service import data_warnings
+from service import catalog, data_warnings
 from service.catalog import Dataset
 from service.data_warnings import DataWarning
 from service.identity import worker_id
@@ -43,7 +43,7 @@ def publish_dataset(settings: Settings, live: Live, run_id: str, dataset: str) -
             swap.limit_lock_wait(conn)
             newer = loads.take_live(conn, dataset, load.load_id)
             if newer is None:
-                swap.swap(conn, dataset, load.load_id,
+                swap.swap(conn, ds.stem, load.load_id,
                           {s.plan.target_table: s.plan.staging_table for s in states})
                 summary = layer_summary(states)
                 dropped = dropped_warnings(conn, ds, load.load_id, states)
@@ -53,7 +53,7 @@ def publish_dataset(settings: Settings, live: Live, run_id: str, dataset: str) -
                 loads.mark_superseded(conn, load.load_id, newer)
         if newer is not None:
             return _superseded(conn, newer, [s.plan.staging_table for s in states], ids)
-        retired = swap.drop_retired(conn, dataset)
+        retired = swap.drop_retired(conn, ds.stem)
     return Outcome({"status": "published", **ids, "layers": summary, "retired": retired,
                     "warnings": len(dropped), "worker": worker_id()})
 
@@ -72,7 +72,7 @@ def _already_finished(conn: psycopg.Connection, load: Load, ids: dict[str, str])
     superseded load's staging tables."""
     outcome = skipped(f"load is {load.status}", **ids)
     if load.status == "published":
-        outcome.result["retired"] = swap.drop_retired(conn, ids["dataset"])
+        outcome.result["retired"] = swap.drop_retired(conn, catalog.get(load.dataset).stem)
     elif load.status == "superseded":
         outcome.result["dropped"] = swap.drop_staged(conn, layers.staging_tables(
             conn, load.load_id))

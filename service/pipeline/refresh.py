@@ -30,12 +30,14 @@ import psycopg
 
 from service import catalog
 from service.catalog import Dataset
+from service.catalog.options import resolve
 from service.errors import ConfigError, GeoloadError, TransientError, UpstreamUnavailable
 from service.fetch import http
 from service.fetch.http import Limits, Validators
 from service.fetch.mirror import source_url
+from service.fetch.releases import release_for
 from service.identity import worker_id
-from service.ledger import refreshes, schema
+from service.ledger import loads, refreshes, schema
 from service.ledger.records import Known
 from service.pipeline.start import start
 from service.postgres import connect
@@ -121,8 +123,8 @@ def same_version(upstream: Upstream, load: Known) -> bool:
 
 def probe(settings: Settings, dataset: Dataset, published: Known | None) -> Upstream:
     """Ask upstream, conditionally on the last published load, what it serves now."""
-    url = source_url(dataset, settings)
-    release = dataset.release(settings)
+    release = release_for(dataset, settings)
+    url = source_url(resolve(dataset, settings, release=release).apply(dataset), settings)
     previous = _validators(published, url) if published and published.release == release else None
     limits = Limits(settings.connect_timeout, settings.read_timeout, settings.max_download_bytes)
     try:
@@ -188,6 +190,13 @@ def refresh(settings: Settings, conn: psycopg.Connection, broker: Any,
                       for d in decisions], started.run_id)
 
 
+def checked(conn: psycopg.Connection) -> list[Dataset]:
+    """What a refresh checks when no dataset is named: every dataset always kept current,
+    and each other one (a time zone variant) once it was loaded."""
+    schema.ensure(conn)
+    return catalog.resolve(catalog.refreshed(loads.live_datasets(conn)))
+
+
 def tick(settings: Settings, broker: Any, *, origin: str = "scheduler") -> dict[str, Any]:
     """The scheduler's periodic check of every dataset in the catalog.
 
@@ -196,7 +205,7 @@ def tick(settings: Settings, broker: Any, *, origin: str = "scheduler") -> dict[
     """
     with connect(settings, autocommit=True, application_name="geoload-refresh") as conn:
         schema.ensure(conn)
-        outcome = refresh(settings, conn, broker, catalog.resolve(catalog.names()), origin=origin,
+        outcome = refresh(settings, conn, broker, checked(conn), origin=origin,
                           strict=settings.strict)
     for d in outcome.decisions:
         log.log(logging.WARNING if d.action == ERROR else logging.INFO, "refresh %s: %s%s (%s)",

@@ -13,6 +13,7 @@ import psycopg
 
 from service.catalog import Dataset
 from service.catalog.options import LoadOptions, resolve
+from service.fetch.releases import release_for
 from service.ledger import runs, schema
 from service.pipeline.broker import send_pipelines
 from service.pipeline.messages import FETCH, PLAN, Next
@@ -37,7 +38,8 @@ def start(settings: Settings, conn: psycopg.Connection, broker: Any, datasets: l
     """
     schema.ensure(conn)
     names = [d.name for d in datasets]
-    fixed = {d.name: (options or {}).get(d.name) or resolve(d, settings) for d in datasets}
+    fixed = {d.name: (options or {}).get(d.name)
+             or resolve(d, settings, release=release_for(d, settings)) for d in datasets}
     releases = {name: opts.release for name, opts in fixed.items()}
     run_id = runs.create(conn, names, releases, origin=origin, retry_of=retry_of, strict=strict,
                          options=fixed)

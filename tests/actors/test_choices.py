@@ -97,3 +97,41 @@ def test_an_unknown_country_code_is_a_usage_error_naming_the_closest(settings):
     done = run_cli("service.enqueue", "gadm", "--countries", "NPL,DZX", settings=settings)
     assert done.returncode == 2, done.stderr
     assert "DZX" in done.stderr and "DZA" in done.stderr
+
+
+def test_each_timezone_variant_loads_beside_the_default(workers, settings, upstream_files):
+    from devtools.testdata.mirror import make_timezone_variants
+    from service.catalog.timezone import VARIANTS
+
+    root, manifest = upstream_files
+    variants = make_timezone_variants(root, manifest.timezone_release)
+    final = enqueue(settings, *VARIANTS)
+    assert final["status"] == "succeeded"
+    expected = {"timezone": manifest.timezone.tzids,
+                **{name: made.tzids for name, made in variants.items()}}
+    with psycopg.connect(settings.database_url) as db:
+        for name, (_asset, table, *_rest) in VARIANTS.items():
+            stored = sorted(t for (t,) in db.execute(
+                f"SELECT tzid FROM timezone.{table}"))  # noqa: S608
+            assert stored == sorted(expected[name]), name
+        staging = db.execute("SELECT count(*) FROM pg_tables "
+                             "WHERE schemaname = 'geoload_staging'").fetchone()[0]
+    assert staging == 0
+
+
+def test_an_unpinned_release_is_the_newest_on_github(workers, settings, upstream_files,
+                                                     tmp_path):
+    from tests.service.fetch.test_releases import github
+
+    root, _ = upstream_files
+    newest = make_timezone_zip(root / mirror_path(timezone_url("2026g")), zones=5,
+                               vertices=4_000, seed=12)
+    with github("2026g") as (api, asked):
+        final = enqueue(settings, "timezone", GEOLOAD_TIMEZONE_RELEASE="",
+                        GEOLOAD_GITHUB_API=api, GEOLOAD_CACHE_DIR=str(tmp_path))
+    assert asked and final["status"] == "succeeded"
+    with psycopg.connect(settings.database_url) as db:
+        count = db.execute("SELECT count(*) FROM timezone.timezones").fetchone()[0]
+        release = db.execute("SELECT release FROM geoload.loads WHERE run_id = %s",
+                             (final["run_id"],)).fetchone()[0]
+    assert (count, release) == (newest.features, "2026g")

@@ -103,5 +103,20 @@ def test_names_postgresql_would_truncate_are_refused(build, problem):
 
 
 def test_the_shipped_catalog_fits():
+    from dataclasses import replace
+
     for dataset in catalog.DATASETS.values():
-        assert _dataset(dataset.name, *dataset.layers).name == dataset.name
+        assert replace(dataset).name == dataset.name  # the checks run again
+        if dataset.prefix is None:
+            assert _dataset(dataset.name, *dataset.layers).name == dataset.name
+
+
+def test_a_prefix_keeps_a_long_variants_names_whole():
+    land_1970 = catalog.get("timezone-land-1970")
+    with pytest.raises(ConfigError, match="would be 69 bytes"):
+        _dataset(land_1970.name, *land_1970.layers)
+
+
+def test_the_refresh_keeps_a_variant_current_only_once_it_was_loaded():
+    assert catalog.refreshed(set()) == ["gadm", "timezone"]
+    assert catalog.refreshed({"timezone-land"}) == ["gadm", "timezone", "timezone-land"]
