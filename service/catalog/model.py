@@ -78,7 +78,8 @@ class Source:
     ``release_setting``. ``member`` is a glob for the file to read inside the
     archive. ``sha256`` pins the content where upstream's file never changes.
     ``layer`` spells a catalog layer's name as this file does (GADM's per-country
-    files call ``ADM_1`` ``ADM_ADM_1``).
+    files call ``ADM_1`` ``ADM_ADM_1``). ``user``: a user's own file (``--source``), a
+    URL fetched as given (no mirror) or a local path read in place.
     """
 
     url: str
@@ -87,6 +88,7 @@ class Source:
     release_setting: str | None = None
     sha256: str | None = None
     layer: str = "{name}"
+    user: bool = False
 
     def layer_name(self, catalog_name: str) -> str:
         return self.layer.format(name=catalog_name)

@@ -68,7 +68,11 @@ class LoadOptions:
         every country's file numbers its features from 1.
         """
         source = dataset.source
-        if self.countries and dataset.parts is not None:
+        if self.source:
+            source = replace(source, url=self.source.replace("{", "{{").replace("}", "}}"),
+                             release_setting=None, sha256=None, user=True,
+                             archive="zip" if self.source.lower().endswith(".zip") else None)
+        elif self.countries and dataset.parts is not None:
             source = dataset.parts
         elif self.url is not None:
             source = replace(source, url=self.url.replace("{", "{{").replace("}", "}}"),
@@ -117,6 +121,12 @@ def resolve(dataset: Dataset, settings: Settings, *, levels: tuple[int, ...] = (
     if countries:
         countries = _check_countries(dataset, countries)
         url = dataset.parts.url if dataset.parts else url
+    if source:
+        if countries:
+            raise ConfigError("--source and --countries exclude each other", dataset=dataset.name,
+                              hint="load your own file, or upstream's files by country")
+        source = _absolute(source)
+        url = source
     return LoadOptions(release=release, url=url, countries=tuple(countries),
                        levels=_check_levels(dataset, levels),
                        schema=_check_schema(dataset, schema), source=source)
@@ -133,6 +143,15 @@ def parse_levels(text: str) -> tuple[int, ...]:
         raise ConfigError(f"--levels {text!r} is not a list of levels",
                           hint="write levels as 0-2 or 0,1,3") from exc
     return tuple(sorted(out))
+
+
+def _absolute(source: str) -> str:
+    """A local path made absolute where it was given: a worker runs in another directory."""
+    if "://" in source:
+        return source
+    from pathlib import Path
+
+    return str(Path(source).expanduser().absolute())
 
 
 def _check_countries(dataset: Dataset, countries: tuple[str, ...]) -> tuple[str, ...]:

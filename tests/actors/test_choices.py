@@ -135,3 +135,49 @@ def test_an_unpinned_release_is_the_newest_on_github(workers, settings, upstream
         release = db.execute("SELECT release FROM geoload.loads WHERE run_id = %s",
                              (final["run_id"],)).fetchone()[0]
     assert (count, release) == (newest.features, "2026g")
+
+
+def _sha256(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_file_of_ones_own_from_a_local_path_and_from_a_url(workers, settings, upstream_files,
+                                                             upstream, tmp_path):
+    root, _ = upstream_files
+    mine = make_timezone_zip(tmp_path / "zones.zip", zones=9, vertices=6_000, seed=31)
+    served = make_timezone_zip(root / "shared" / "zones.zip", zones=4, vertices=3_000, seed=32)
+    by_path = enqueue(settings, "timezone", "--source", str(mine.path))
+    after_path = _tzids(settings)
+    url = f"{upstream.url.rstrip('/')}/shared/zones.zip"
+    by_url = enqueue(settings, "timezone", "--source", url)
+    assert (by_path["status"], by_url["status"]) == ("succeeded", "succeeded")
+    assert after_path == sorted(mine.tzids)
+    assert _tzids(settings) == sorted(served.tzids)
+    with psycopg.connect(settings.database_url) as db:
+        recorded = [db.execute("SELECT source_url, sha256, options->>'source' FROM geoload.loads "
+                               "WHERE run_id = %s", (run["run_id"],)).fetchone()
+                    for run in (by_path, by_url)]
+    assert recorded == [(str(mine.path), _sha256(mine.path), str(mine.path)),
+                        (url, _sha256(served.path), url)]
+
+
+def _tzids(settings) -> list[str]:
+    with psycopg.connect(settings.database_url) as db:
+        return sorted(t for (t,) in db.execute("SELECT tzid FROM timezone.timezones"))
+
+
+def test_a_path_a_worker_cant_read_fails_the_load_saying_why(workers, settings, tmp_path):
+    missing = tmp_path / "not-shared" / "zones.zip"
+    done = run_cli("service.enqueue", "timezone", "--source", str(missing), "--wait",
+                   settings=settings, timeout=300)
+    assert done.returncode == 1
+    assert str(missing) in done.stderr and "readable" in done.stderr
+    assert "every worker" in done.stderr
+
+
+def test_a_source_is_for_one_dataset(settings, tmp_path):
+    done = run_cli("service.enqueue", "gadm", "timezone", "--source", str(tmp_path / "x.zip"),
+                   settings=settings)
+    assert done.returncode == 2 and "exactly one dataset" in done.stderr
