@@ -50,6 +50,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GEOLOAD_GITHUB_API", "github_api", "https://api.github.com",
             "GitHub's API, asked for the newest timezone-boundary-builder release."),
     Setting("GEOLOAD_QUEUE", "queue", "geoload", "RabbitMQ queue the actors consume."),
+    Setting("GEOLOAD_KEEP_VERSIONS", "keep_versions", "0",
+            "Earlier versions of each dataset kept under schema geoload_archive (read by the "
+            "workers that publish), for enqueue --rollback; 0 drops them."),
     Setting("GEOLOAD_CHUNK_FEATURES", "chunk_features", "20000",
             "Most features in one chunk message."),
     Setting("GEOLOAD_CHUNK_BYTES", "chunk_bytes", "8000000",
@@ -108,6 +111,7 @@ class Settings:
     timezone_release: str
     github_api: str
     queue: str
+    keep_versions: int
     chunk_features: int
     chunk_bytes: int
     inflight_bytes: int

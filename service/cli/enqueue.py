@@ -46,12 +46,17 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--if-changed", action="store_true",
                         help="ask upstream first; enqueue only datasets with a new version "
                              "(default: every dataset), as the scheduled refresh does")
+    parser.add_argument("--rollback", metavar="DATASET", default=None,
+                        help="put the previous kept version of DATASET back (in --schema if "
+                             "given), atomically; needs GEOLOAD_KEEP_VERSIONS")
     choices.add_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.rollback:
+        return _rollback(args)
     names = catalog.names() if args.all else args.datasets
     if not names and not args.if_changed:
         raise cli.fail(f"name at least one dataset ({', '.join(catalog.names())}) or --all",
@@ -75,6 +80,28 @@ def main(argv: list[str] | None = None) -> int:
         if not args.wait:
             return cli.EXIT_OK
         return wait(conn, settings, started.run_id, args.timeout, as_json=args.json)
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    """``--rollback gadm``: the swap back runs here, in one transaction; no worker needed."""
+    from dataclasses import asdict
+
+    from service.catalog.options import resolve
+    from service.pipeline.versions import rollback
+    from service.postgres import connect
+
+    ds = catalog.get(args.rollback)
+    settings = config.get()
+    target = resolve(ds, settings, schema=args.schema).schema or ""
+    with connect(settings, autocommit=True) as conn:
+        done = rollback(conn, ds, target, limit=settings.keep_versions)
+    if args.json:
+        print(json.dumps(asdict(done)), flush=True)
+    else:
+        print(f"run {done.run_id}: {done.dataset} rolled back to the version load "
+              f"{done.restored_load} published (release {done.release or '—'}): "
+              f"{', '.join(done.tables)}", flush=True)
+    return cli.EXIT_OK
 
 
 def _if_changed(settings: config.Settings, conn: Connection, broker: RabbitmqBroker,

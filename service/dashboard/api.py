@@ -23,14 +23,17 @@ from service.dashboard import rates
 from service.dashboard.context import Context
 from service.dashboard.errors import HTTPError
 from service.errors import GeoloadError, ServiceUnavailable, UnknownDataset
+from service.ledger import archive as kept_versions
 from service.ledger import history
 from service.ledger import runs as run_ledger
+from service.ledger.archive import Kept
 from service.ledger.history import LatestLoad, LiveLoad
 from service.ledger.status import run_status
 from service.live import HEARTBEAT_TTL_S
 from service.pipeline import broker as messaging
 from service.pipeline import dead_letters
 from service.pipeline.start import start
+from service.publish import archive
 from service.urls import mask
 
 #: A worker silent for longer than this is shown as stale (it beats every 5 s).
@@ -89,12 +92,28 @@ def datasets(ctx: Context, query: Query) -> dict[str, Any]:
         live = history.published(conn)
         elsewhere = history.published_elsewhere(conn)
         latest = history.latest(conn)
+        kept = kept_versions.versions(conn)
+        kept_bytes = archive.sizes(conn, [k.archive_table for k in kept])
         sizes = history.table_bytes(conn, [layer.table for d in catalog.DATASETS.values()
                                            for layer in d.layers])
     return {"datasets": [{**_dataset(ds, live.get(name), latest.get(name), sizes),
                           "elsewhere": [_elsewhere(load) for load in elsewhere
-                                        if load.dataset == name]}
+                                        if load.dataset == name],
+                          "kept": _kept([k for k in kept if k.dataset == name], kept_bytes)}
                          for name, ds in sorted(catalog.DATASETS.items())]}
+
+
+def _kept(tables: list[Kept], sizes: dict[str, int]) -> list[dict[str, Any]]:
+    """Earlier versions kept under geoload_archive (GEOLOAD_KEEP_VERSIONS), newest first,
+    with the space each takes."""
+    versions: dict[tuple[str, int], dict[str, Any]] = {}
+    for k in tables:
+        version = versions.setdefault((k.target_schema, k.load_id), {
+            "schema": k.target_schema, "load_id": k.load_id, "release": k.release,
+            "archived_at": k.archived_at, "tables": [], "bytes": 0})
+        version["tables"].append(f"{archive.ARCHIVE}.{k.archive_table}")
+        version["bytes"] += sizes.get(k.archive_table, 0)
+    return list(versions.values())
 
 
 def _elsewhere(load: LiveLoad) -> dict[str, Any]:

@@ -161,6 +161,20 @@ CREATE TABLE IF NOT EXISTS geoload.load_parts (
     PRIMARY KEY (load_id, part)
 );
 ALTER TABLE geoload.chunks ADD COLUMN IF NOT EXISTS part text NOT NULL DEFAULT '';
+-- Issue 13: earlier versions kept under geoload_archive (GEOLOAD_KEEP_VERSIONS), one row
+-- per table of a kept version; a rollback is a load that restored another one.
+CREATE SCHEMA IF NOT EXISTS geoload_archive;
+CREATE TABLE IF NOT EXISTS geoload.archive (
+    load_id        bigint NOT NULL,
+    dataset        text NOT NULL,
+    target_schema  text NOT NULL DEFAULT '',
+    target_table   text NOT NULL,
+    archive_table  text NOT NULL,
+    release        text,
+    archived_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (load_id, target_table)
+);
+ALTER TABLE geoload.loads ADD COLUMN IF NOT EXISTS restored_from bigint;
 """
 
 #: Bumped with every change to :data:`DDL`, which only ever adds (IF NOT EXISTS); stored

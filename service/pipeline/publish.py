@@ -16,9 +16,11 @@ from service import catalog, data_warnings
 from service.catalog import Dataset
 from service.data_warnings import DataWarning
 from service.identity import worker_id
+from service.ledger import archive as kept_versions
 from service.ledger import chunks, layers, loads
 from service.ledger.records import LayerState, Load
 from service.live import Live
+from service.pipeline import versions
 from service.pipeline.context import Outcome, check_ids, dataset_of, load_context, skipped
 from service.publish import swap
 from service.settings import Settings
@@ -41,10 +43,14 @@ def publish_dataset(settings: Settings, live: Live, run_id: str, dataset: str) -
             if not states or not all(state.ready for state in states):
                 return skipped("not every layer is indexed yet", **ids)
             swap.limit_lock_wait(conn)
+            previous = (kept_versions.previous_live(conn, dataset, load.target_schema)
+                        if settings.keep_versions else None)
             newer = loads.take_live(conn, dataset, load.load_id)
             if newer is None:
-                swap.swap(conn, ds.stem, load.load_id,
-                          {s.plan.target_table: s.plan.staging_table for s in states})
+                tables = {s.plan.target_table: s.plan.staging_table for s in states}
+                retired = swap.swap(conn, ds.stem, load.load_id, tables)
+                versions.keep(conn, ds, load.target_schema, previous, list(tables), retired,
+                              load.load_id, settings.keep_versions)
                 summary = layer_summary(states)
                 dropped = dropped_warnings(conn, ds, load.load_id, states)
                 loads.mark_published(conn, load.load_id, summary,
