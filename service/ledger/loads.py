@@ -110,6 +110,14 @@ def take_live(conn: psycopg.Connection, dataset: str, load_id: int) -> str | Non
     return str(held[0])
 
 
+def options_of(conn: psycopg.Connection, run_id: str) -> dict[str, LoadOptions]:
+    """Each load's recorded options in a run (loads enqueued before options: none)."""
+    rows = conn.execute("SELECT dataset, options FROM geoload.loads WHERE run_id = %s "
+                        "AND options IS NOT NULL", (run_id,)).fetchall()
+    return {str(name): opts for name, data in rows
+            if (opts := LoadOptions.from_json(data)) is not None}
+
+
 def live_datasets(conn: psycopg.Connection) -> set[str]:
     """Datasets with a version live in the catalog's own schemas."""
     rows = conn.execute("SELECT DISTINCT dataset FROM geoload.live WHERE target_schema = ''")

@@ -14,7 +14,7 @@ import psycopg
 from service.catalog import Dataset
 from service.catalog.options import LoadOptions, resolve
 from service.fetch.releases import release_for
-from service.ledger import runs, schema
+from service.ledger import loads, runs, schema
 from service.pipeline.broker import send_pipelines
 from service.pipeline.messages import FETCH, PLAN, Next
 from service.settings import Settings
@@ -33,10 +33,13 @@ def start(settings: Settings, conn: psycopg.Connection, broker: Any, datasets: l
     """Record a run and publish one group of fetch → plan pipelines, one per dataset.
 
     ``strict``: its loads fail on data warnings instead of recording them. ``options``
-    per dataset name; a dataset without is resolved from this producer's ``settings``,
-    so that no worker's environment decides what is loaded.
+    per dataset name; a retry (``retry_of``) reuses the options its run recorded; a
+    dataset without is resolved from this producer's ``settings``, so that no worker's
+    environment decides what is loaded.
     """
     schema.ensure(conn)
+    if retry_of and options is None:
+        options = loads.options_of(conn, retry_of)
     names = [d.name for d in datasets]
     fixed = {d.name: (options or {}).get(d.name)
              or resolve(d, settings, release=release_for(d, settings)) for d in datasets}

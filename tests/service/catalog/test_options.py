@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import psycopg
 import pytest
 
 from service import catalog
@@ -51,3 +52,22 @@ def test_impossible_choices_are_usage_errors(settings, dataset, kwargs, message)
 
 def test_the_catalogs_own_schema_is_the_default_load(settings):
     assert resolve(catalog.get("gadm"), settings, schema="gadm").schema is None
+
+
+def test_a_retry_loads_what_the_retried_run_chose(clean_db):
+    from service.ledger import loads, runs
+    from service.pipeline.broker import make_broker
+    from service.pipeline.start import start
+    from tests.conftest import purge_queue
+
+    chosen = resolve(catalog.get("gadm"), clean_db, levels=(0, 1), schema="mine",
+                     countries=("NPL", "DZA"))
+    broker = make_broker(clean_db)
+    try:
+        with psycopg.connect(clean_db.database_url, autocommit=True) as db:
+            first = runs.create(db, ["gadm"], {}, options={"gadm": chosen})
+            retry = start(clean_db, db, broker, [catalog.get("gadm")], retry_of=first)
+            assert loads.options_of(db, retry.run_id) == {"gadm": chosen}
+    finally:
+        broker.close()
+        purge_queue(clean_db)  # no worker here: the sent messages are dropped
