@@ -35,7 +35,7 @@ ADMIN_URL = os.environ.get("GEOLOAD_TEST_ADMIN_URL", "postgresql://postgres@127.
 #: One database per pytest session, so that concurrent sessions never see each other's tables.
 TEST_DB = os.environ.get("GEOLOAD_TEST_DB", f"geoload_test_{os.getpid()}")
 TEST_REDIS = os.environ.get("GEOLOAD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-DATA_SCHEMAS = ("gadm", "timezone", "geoload", "geoload_staging")
+DATA_SCHEMAS = ("gadm", "timezone", "geoload", "geoload_staging", "geoload_archive", "mine")
 
 
 def _database_url(name: str) -> str:

@@ -15,6 +15,20 @@ from tests.conftest import run_cli
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture(autouse=True)
+def _upstream_restored(upstream_files):
+    """What a test adds to the session's upstream files (other releases, variants,
+    countries) is removed after it, so that other tests find upstream as it was."""
+    root, _ = upstream_files
+    before = set(root.rglob("*"))
+    yield
+    for path in sorted(set(root.rglob("*")) - before, reverse=True):
+        if path.is_dir():
+            path.rmdir()
+        else:
+            path.unlink()
+
+
 def enqueue(settings, *args: str, **env: str) -> dict:
     done = run_cli("service.enqueue", *args, "--wait", "--json", settings=settings,
                    timeout=600, **env)

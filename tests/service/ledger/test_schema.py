@@ -7,7 +7,8 @@ import psycopg
 from service.ledger import schema
 from tests.support.db import one
 
-TABLES = {"runs", "loads", "live", "load_layers", "chunks", "refreshes", "load_parts"}
+TABLES = {"runs", "loads", "live", "load_layers", "chunks", "refreshes", "load_parts",
+          "archive"}
 
 
 def _tables(conn: psycopg.Connection) -> set[str]:
