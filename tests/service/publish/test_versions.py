@@ -15,8 +15,8 @@ from tests.support.driver import drain, new_run
 TABLE = "timezone.timezones"
 
 
-def publish(settings) -> int:
-    run_id = new_run(settings, "timezone")
+def publish(settings, **choices) -> int:
+    run_id = new_run(settings, "timezone", **choices)
     drain(settings, [Next(FETCH, (run_id, "timezone")), Next(PLAN, (run_id, "timezone"))])
     with psycopg.connect(settings.database_url) as db:
         load_id, status = db.execute("SELECT load_id, status FROM geoload.loads "
@@ -96,3 +96,24 @@ def test_the_dataset_page_reports_the_space_kept_versions_take(clean_db, upstrea
                           (f"geoload_archive.timezone__timezones__2026c__l{first}",)).fetchone()[0]
     assert (version["load_id"], version["release"], version["bytes"]) == (first, "2026c", size)
     assert size > 0
+
+
+def test_versions_are_kept_and_rolled_back_per_schema(clean_db, upstream_files, tmp_path):
+    settings = replace(clean_db, keep_versions=1)
+    root, manifest = upstream_files
+    mine_first = publish(settings, schema="mine")
+    with new_upstream_version(root, tmp_path) as other:
+        publish(settings, schema="mine")
+        default = publish(settings)
+    assert kept(settings)[1] == [f"mine__timezones__2026c__l{mine_first}"]
+    done = run_cli("service.enqueue", "--rollback", "timezone", "--schema", "mine", "--json",
+                   settings=settings, GEOLOAD_KEEP_VERSIONS="1")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["restored_load"] == mine_first
+    counts = table_counts(settings, ["mine.timezones", TABLE])
+    assert counts == {"mine.timezones": manifest.timezone.features,
+                      TABLE: other.timezone.features}
+    with psycopg.connect(settings.database_url) as db:
+        live = db.execute("SELECT load_id FROM geoload.live WHERE dataset = 'timezone' "
+                          "AND target_schema = ''").fetchone()[0]
+    assert live == default  # the default schema's version was not touched
