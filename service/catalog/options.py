@@ -89,9 +89,13 @@ class LoadOptions:
 
     def part(self, applied: Dataset, code: str) -> Dataset:
         """The dataset ``apply`` gave, with the one file of country ``code`` as its source:
-        what :func:`service.fetch.fetch` takes to bring that file onto a host."""
-        return replace(applied, source=replace(applied.source,
-                                               url=applied.source.url.replace("{part}", code)))
+        what :func:`service.fetch.fetch` takes to bring that file onto a host. Named
+        ``gadm/NPL``, so that errors name the country and each file has a cache folder (and
+        host lock) of its own: two countries download at once on one host. Its staging
+        tables keep the dataset's names (``prefix``): every country loads into them."""
+        return replace(applied, name=f"{applied.name}/{code}", prefix=applied.stem,
+                       source=replace(applied.source,
+                                      url=applied.source.url.replace("{part}", code)))
 
     def describe(self) -> str:
         """One line for ``status`` and the dashboard: what was chosen beyond the catalog's

@@ -105,6 +105,9 @@ def test_two_countries_at_levels_0_to_2_one_of_them_only_to_level_1(workers, set
         assert got[level] == expected, level
     assert parts == [("BRA", True), ("FRA", True)]
     assert fetched_by == 2
+    # each country's file has a cache folder, and so a host lock, of its own
+    assert {p.parent.name for p in settings.cache_dir.glob("gadm/*/gadm41_*.gpkg")} == {
+        "FRA", "BRA"}
 
 
 def test_an_unknown_country_code_is_a_usage_error_naming_the_closest(settings):
