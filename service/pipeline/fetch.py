@@ -48,7 +48,8 @@ def fetch_source(settings: Settings, live: Live, run_id: str, dataset: str,
             loads.set_status(conn, load.load_id, "fetching",
                              unless=(*TERMINAL, "loading", "indexing"))
         if part is not None:
-            return _fetch_part(settings, conn, load, part)
+            progress = _Progress(conn, live, load.load_id, run_id, dataset)
+            return _fetch_part(settings, conn, load, part, progress)
         ds = dataset_of(load)
         progress = _Progress(conn, live, load.load_id, run_id, dataset)
         local = fetch(ds, settings, pinned_sha256=load.sha256, progress=progress)
@@ -73,9 +74,11 @@ def _fan_out(conn: psycopg.Connection, load: Load, countries: tuple[str, ...]) -
                    [Next(FETCH, (load.run_id, load.dataset, code)) for code in countries])
 
 
-def _fetch_part(settings: Settings, conn: psycopg.Connection, load: Load, part: str) -> Outcome:
+def _fetch_part(settings: Settings, conn: psycopg.Connection, load: Load, part: str,
+                progress: _Progress) -> Outcome:
     """Fetch one country's file and pin it; the fetch that pins the last sends the plan,
-    with the load's version (one sha256 over every file's) pinned on the load row."""
+    with the load's version (one sha256 over every file's) pinned on the load row. Its
+    progress reaches the ledger, so that the sweep never takes a long download for a stall."""
     pinned = parts.pinned(conn, load.load_id)
     if part not in pinned:
         from service.errors import BadMessage
@@ -84,7 +87,7 @@ def _fetch_part(settings: Settings, conn: psycopg.Connection, load: Load, part: 
                          dataset=load.dataset, hint="discard the message")
     assert load.options is not None
     local = fetch(load.options.part(dataset_of(load), part), settings,
-                  pinned_sha256=pinned[part])
+                  pinned_sha256=pinned[part], progress=progress)
     follow: list[Next] = []
     with conn.transaction():
         locked = loads.get(conn, load.run_id, load.dataset, lock=True)
