@@ -21,7 +21,13 @@ from service import catalog
 from service.dashboard import rates
 from service.dashboard.context import Context
 from service.dashboard.errors import HTTPError
-from service.errors import GeoloadError, ServiceUnavailable, UnknownDataset
+from service.errors import (
+    GeoloadError,
+    NothingToRetry,
+    ServiceUnavailable,
+    UnknownDataset,
+    UnknownRun,
+)
 from service.ledger import history
 from service.ledger import runs as run_ledger
 from service.ledger.history import LatestLoad, LiveLoad
@@ -29,7 +35,8 @@ from service.ledger.status import run_status
 from service.live import HEARTBEAT_TTL_S
 from service.pipeline import broker as messaging
 from service.pipeline import dead_letters
-from service.pipeline.start import start
+from service.pipeline.cancel import cancel
+from service.pipeline.start import retry, start
 from service.urls import mask
 
 #: A worker silent for longer than this is shown as stale (it beats every 5 s).
@@ -217,27 +224,38 @@ def start_run(ctx: Context, fields: Fields) -> dict[str, Any]:
     return _start(ctx, names, None)
 
 
-def _failed_datasets(ctx: Context, run_id: str) -> list[str]:
-    with ctx.db() as conn:
-        found = run_status(conn, None, run_id)
-    if found is None:
-        raise HTTPError(404, f"no run {run_id!r}")
-    return [d.dataset for d in found.datasets if d.status == "failed"]
+def _retry(ctx: Context, run_id: str, datasets: list[str] | None) -> dict[str, Any]:
+    try:
+        with ctx.db() as conn, ctx.broker() as broker:
+            started = retry(ctx.settings, conn, broker, run_id, datasets=datasets,
+                            origin="dashboard")
+    except UnknownRun as exc:
+        raise HTTPError(404, f"no run {run_id!r}") from exc
+    except NothingToRetry as exc:
+        raise HTTPError(409, exc.problem, hint=exc.hint) from exc
+    return {"run_id": started.run_id, "datasets": started.datasets, "retry_of": run_id,
+            "url": f"/runs/{started.run_id}"}
 
 
 def retry_run(ctx: Context, fields: Fields, run_id: str) -> dict[str, Any]:
-    """A new run of the datasets that failed in ``run_id``."""
-    failed = _failed_datasets(ctx, run_id)
-    if not failed:
-        raise HTTPError(409, f"run {run_id} has no failed dataset to retry")
-    return _start(ctx, failed, run_id)
+    """A new run of the datasets that failed or were cancelled in ``run_id``."""
+    return _retry(ctx, run_id, None)
 
 
 def retry_dataset(ctx: Context, fields: Fields, run_id: str, dataset: str) -> dict[str, Any]:
-    """A new run of one dataset that failed in ``run_id``."""
-    if dataset not in _failed_datasets(ctx, run_id):
-        raise HTTPError(409, f"{dataset!r} did not fail in run {run_id}")
-    return _start(ctx, [dataset], run_id)
+    """A new run of one dataset that failed or was cancelled in ``run_id``."""
+    return _retry(ctx, run_id, [dataset])
+
+
+def cancel_run(ctx: Context, fields: Fields, run_id: str) -> dict[str, Any]:
+    """Cancel ``run_id``: its unfinished loads end now; a finished run is left as it is."""
+    try:
+        with ctx.db() as conn:
+            outcome = cancel(conn, run_id, by="dashboard")
+    except UnknownRun as exc:
+        raise HTTPError(404, f"no run {run_id!r}") from exc
+    return {"run_id": run_id, "cancelled": outcome.cancelled, "ended": outcome.ended,
+            "noop": outcome.noop, "dropped": outcome.dropped, "url": f"/runs/{run_id}"}
 
 
 def _dead_letter_action(ctx: Context, message_id: str, *, requeue: bool) -> dict[str, Any]:

@@ -1,0 +1,79 @@
+"""``geoload load ... --local``: the whole pipeline in this process, with PostGIS only.
+
+The same actors, steps and ledger as with workers (:mod:`service.pipeline.local` binds
+them to Dramatiq's in-memory broker); progress is drawn on the terminal from the
+ledger and the in-memory live state. The messages live in this process only, so a run
+it leaves unfinished (a timeout, Ctrl-C) is cancelled on the way out: its staging
+tables are dropped and the live tables keep their version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from service import cli
+from service import settings as config
+from service.pipeline.start import Started
+
+#: (settings, connection, broker) → the run it started.
+Begin = Callable[[config.Settings, psycopg.Connection, Any], Started]
+
+
+def run(args: argparse.Namespace) -> int:
+    """``geoload load --local``: the datasets ``args`` names (see enqueue's parser)."""
+    from service.cli.enqueue import chosen
+    from service.pipeline.start import start
+
+    if args.if_changed:
+        raise cli.fail("--if-changed is for the scheduler's stack; with --local, name the "
+                       "datasets to load", cli.EXIT_USAGE)
+    datasets = chosen(args)
+    return run_here(lambda settings, conn, broker: start(
+        settings, conn, broker, datasets, origin="local", strict=args.strict),
+        threads=args.workers, timeout=args.timeout, as_json=args.json)
+
+
+def run_here(begin: Begin, *, threads: int | None = None, timeout: float | None = None,
+             as_json: bool = False) -> int:
+    """Start a run with ``begin`` on the in-memory broker and work it off with ``threads``
+    worker threads, drawing progress; the exit code says whether all was published."""
+    from service.cli.enqueue import wait
+    from service.ledger import schema
+    from service.pipeline import local
+    from service.pipeline.cancel import cancel
+    from service.postgres import connect
+
+    settings = config.get()
+    threads = threads or settings.worker_threads
+    if threads < 1:
+        raise cli.fail("--workers must be at least 1", cli.EXIT_USAGE)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    with connect(settings, autocommit=True) as conn:
+        schema.ensure(conn)
+        here = local.install(settings)
+        import actors  # noqa: F401 - binds the actors to the in-memory broker
+
+        worker = local.worker(here, threads)
+        started: Started | None = None
+        code = cli.EXIT_FAILED
+        try:
+            started = begin(settings, conn, here.broker)
+            print(f"run {started.run_id}: {', '.join(started.datasets)} in this process "
+                  f"({threads} worker thread{'s' if threads > 1 else ''})",
+                  file=sys.stderr if as_json else sys.stdout, flush=True)
+            code = wait(conn, settings, started.run_id, timeout, as_json=as_json,
+                        live=here.live)
+        finally:
+            if started is not None:
+                outcome = cancel(conn, started.run_id, by="local run ended")
+                if outcome.cancelled:
+                    print(f"geoload: cancelled {', '.join(outcome.cancelled)} (the run ended "
+                          "with this process)", file=sys.stderr)
+            worker.stop()
+    return code
