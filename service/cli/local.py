@@ -39,6 +39,27 @@ def run(args: argparse.Namespace) -> int:
         threads=args.workers, timeout=args.timeout, as_json=args.json)
 
 
+class _OneLine(logging.Filter):
+    """A failed attempt is one line on the terminal, not a traceback: the run's outcome
+    (and each failure, with its step) is printed when it ends, and kept in the ledger."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.getMessage()}: {record.exc_info[1]}"
+            record.args, record.exc_info, record.exc_text = (), None, None
+        return True
+
+
+def _quiet_worker_logs() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("geoload: %(levelname)s %(message)s"))
+    handler.addFilter(_OneLine())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("dramatiq").setLevel(logging.WARNING)
+
+
 def run_here(begin: Begin, *, threads: int | None = None, timeout: float | None = None,
              as_json: bool = False) -> int:
     """Start a run with ``begin`` on the in-memory broker and work it off with ``threads``
@@ -53,7 +74,7 @@ def run_here(begin: Begin, *, threads: int | None = None, timeout: float | None 
     threads = threads or settings.worker_threads
     if threads < 1:
         raise cli.fail("--workers must be at least 1", cli.EXIT_USAGE)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _quiet_worker_logs()
     with connect(settings, autocommit=True) as conn:
         schema.ensure(conn)
         here = local.install(settings)
