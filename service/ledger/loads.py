@@ -86,7 +86,7 @@ def cancel(conn: psycopg.Connection, run_id: str,
         "error_step = 'cancel', finished_at = clock_timestamp() "
         "WHERE run_id = %s AND status <> ALL(%s) RETURNING load_id, dataset",
         (reason, run_id, list(TERMINAL))).fetchall()
-    now = {int(load_id): str(dataset) for load_id, dataset in cancelled}
+    now = {int(load_id): str(dataset) for load_id, dataset in sorted(cancelled)}
     rows = conn.execute("SELECT load_id, dataset, status FROM geoload.loads WHERE run_id = %s "
                         "ORDER BY load_id", (run_id,)).fetchall()
     return now, {str(d): str(s) for load_id, d, s in rows if int(load_id) not in now}
