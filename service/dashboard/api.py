@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -34,7 +35,7 @@ from service.ledger.history import LatestLoad, LiveLoad
 from service.ledger.status import run_status
 from service.live import HEARTBEAT_TTL_S
 from service.pipeline import broker as messaging
-from service.pipeline import dead_letters
+from service.pipeline import dead_letters, refresh
 from service.pipeline.cancel import cancel
 from service.pipeline.start import retry, start
 from service.urls import mask
@@ -90,14 +91,31 @@ def run(ctx: Context, query: Query, run_id: str) -> dict[str, Any]:
 
 
 def datasets(ctx: Context, query: Query) -> dict[str, Any]:
-    """What is loaded now, per catalog dataset, with the load that put it there."""
+    """What is loaded now, per catalog dataset, with the load that put it there, and what
+    the scheduled refresh checks next."""
     with ctx.db() as conn:
         live = history.published(conn)
         latest = history.latest(conn)
         sizes = history.table_bytes(conn, [layer.table for d in catalog.DATASETS.values()
                                            for layer in d.layers])
+        scheduled = _refresh(ctx, conn)
     return {"datasets": [_dataset(ds, live.get(name), latest.get(name), sizes)
-                         for name, ds in sorted(catalog.DATASETS.items())]}
+                         for name, ds in sorted(catalog.DATASETS.items())],
+            "refresh": scheduled}
+
+
+def _refresh(ctx: Context, conn: Any) -> dict[str, Any]:
+    """The next scheduled check and the datasets it covers (GEOLOAD_REFRESH_DATASETS)."""
+    found: dict[str, Any] = {"cron": ctx.settings.refresh_cron, "next": None, "covers": [],
+                             "setting": ",".join(ctx.settings.refresh_datasets), "error": None}
+    try:
+        chosen = refresh.targets(ctx.settings, conn)
+        found["covers"] = [{"dataset": t.dataset.name, "why": t.why} for t in chosen]
+        if chosen:
+            found["next"] = datetime.fromisoformat(refresh.next_check(ctx.settings).isoformat())
+    except GeoloadError as exc:
+        found["error"] = str(exc)
+    return found
 
 
 def _dataset(ds: catalog.Dataset, load: LiveLoad | None, latest: LatestLoad | None,

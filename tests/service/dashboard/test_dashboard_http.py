@@ -516,3 +516,19 @@ def test_cancel_button_ends_an_unfinished_run_behind_csrf(client: Client,
         "noop": True, "dropped": [], "url": None}
     assert client.post("/api/runs/nope/cancel", headers={"X-CSRF-Token": client.csrf()}
                        ).status_code == 404
+
+
+def test_datasets_page_shows_the_next_scheduled_check_and_what_it_covers(
+        client: Client, history: History) -> None:
+    data = client.get("/api/datasets").json()
+    refresh = data["refresh"]
+    assert refresh["setting"] == "published" and refresh["error"] is None
+    loaded = [d["dataset"] for d in data["datasets"] if d["loaded"]]  # gadm too, if run later
+    assert "timezone" in loaded
+    assert refresh["covers"] == [{"dataset": name, "why": "published at least once"}
+                                 for name in loaded]
+    assert refresh["cron"] == history.settings.refresh_cron and refresh["next"]
+    page = client.get("/datasets").text
+    assert re.search(r"Next scheduled check <time datetime=\"[^\"]+\">.*</time> \(cron "
+                     r"<code>17 3 \* \* \*</code>\) covers\s+.*timezone \(published at least "
+                     r"once\)", page, re.S), page[:3000]
