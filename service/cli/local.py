@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -60,6 +62,15 @@ def _quiet_worker_logs() -> None:
     logging.getLogger("dramatiq").setLevel(logging.WARNING)
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (``timeout``, a supervisor) ends the run as Ctrl-C does: cancelled, cleaned."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
+
+
 def run_here(begin: Begin, *, threads: int | None = None, timeout: float | None = None,
              as_json: bool = False) -> int:
     """Start a run with ``begin`` on the in-memory broker and work it off with ``threads``
@@ -75,6 +86,7 @@ def run_here(begin: Begin, *, threads: int | None = None, timeout: float | None 
     if threads < 1:
         raise cli.fail("--workers must be at least 1", cli.EXIT_USAGE)
     _quiet_worker_logs()
+    _stop_on_sigterm()
     with connect(settings, autocommit=True) as conn:
         schema.ensure(conn)
         here = local.install(settings)
