@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from service import cli
+from service.errors import ServiceUnavailable
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,13 @@ def _load(name: str, prog: str, argv: list[str]) -> int:
         from service.cli import local as local_run
 
         return local_run.run(args)
-    return enqueue.run(args)
+    try:
+        return enqueue.run(args)
+    except ServiceUnavailable as exc:
+        if exc.service in ("RabbitMQ", "Redis"):
+            exc.hint = (f"{exc.hint}; or load in this process, with PostGIS only: "
+                        f"geoload load {' '.join(argv)} --local")
+        raise
 
 
 def _status(name: str, prog: str, argv: list[str]) -> int:

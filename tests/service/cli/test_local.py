@@ -108,3 +108,11 @@ def test_settings_show_value_and_source_with_passwords_masked(settings, tmp_path
     assert shown["GEOLOAD_CHUNK_FEATURES"] == ("150", "environment")
     assert shown["GEOLOAD_REFRESH_CRON"] == ("17 3 * * *", "default")
     assert "s3cret" not in out.stdout and "hidden" not in out.stdout and ":pw@" not in out.stdout
+
+
+def test_without_rabbitmq_load_suggests_local(settings):
+    done = geoload(settings, "load", "timezone")
+    assert done.returncode == 3
+    assert "RabbitMQ can't be reached" in done.stderr or "Redis can't be reached" in done.stderr
+    assert "or load in this process, with PostGIS only: geoload load timezone --local" in \
+        done.stderr
