@@ -98,3 +98,13 @@ def test_python_m_service_cli_is_the_geoload_command():
 def test_the_console_script_is_declared():
     text = (ROOT / "pyproject.toml").read_text()
     assert 'geoload = "service.cli.main:entry"' in text
+
+
+def test_python_m_service_enqueue_keeps_its_own_face():
+    parser = enqueue.build_parser()
+    assert parser.prog == "python -m service.enqueue"
+    args = parser.parse_args(["gadm", "timezone", "--wait", "--strict"])
+    assert (args.datasets, args.wait, args.strict) == (["gadm", "timezone"], True, True)
+    out = subprocess.run([sys.executable, "-m", "service.enqueue", "--help"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.startswith("usage: python -m service.enqueue")
