@@ -78,9 +78,10 @@ def fail(conn: psycopg.Connection, load_id: int, error: str, error_type: str,
 
 
 def cancel(conn: psycopg.Connection, run_id: str,
-           reason: str) -> tuple[dict[int, str], dict[str, str]]:
-    """Cancel the run's unfinished loads at once; returns their datasets by load id and,
-    per dataset, the status of each load that had already ended (left as it was)."""
+           reason: str) -> tuple[dict[int, str], dict[str, str], list[int]]:
+    """Cancel the run's unfinished loads at once; returns their datasets by load id; per
+    dataset, the status of each load that had already ended (left as it was); and the ids
+    of those cancelled before (whose staging tables a step may have left)."""
     cancelled = conn.execute(
         "UPDATE geoload.loads SET status = 'cancelled', error = %s, error_type = 'Cancelled', "
         "error_step = 'cancel', finished_at = clock_timestamp() "
@@ -89,7 +90,10 @@ def cancel(conn: psycopg.Connection, run_id: str,
     now = {int(load_id): str(dataset) for load_id, dataset in sorted(cancelled)}
     rows = conn.execute("SELECT load_id, dataset, status FROM geoload.loads WHERE run_id = %s "
                         "ORDER BY load_id", (run_id,)).fetchall()
-    return now, {str(d): str(s) for load_id, d, s in rows if int(load_id) not in now}
+    before = [(int(load_id), str(d), str(s)) for load_id, d, s in rows
+              if int(load_id) not in now]
+    return (now, {d: s for _, d, s in before},
+            [load_id for load_id, _, s in before if s == "cancelled"])
 
 
 def still_going(conn: psycopg.Connection, load_id: int) -> bool:

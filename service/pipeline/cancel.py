@@ -49,9 +49,11 @@ def cancel(conn: psycopg.Connection, run_id: str, *, by: str = "cli") -> CancelO
     if not runs.exists(conn, run_id):
         raise UnknownRun(f"no run {run_id!r}", hint="list the runs with: geoload status")
     with conn.transaction():
-        now, ended = loads.cancel(conn, run_id, f"cancelled ({by})")
+        now, ended, earlier = loads.cancel(conn, run_id, f"cancelled ({by})")
+        # Also what a step of a load cancelled earlier left (an index build can't stop).
         tables = [t for load_id in now for t in layers.staging_tables(conn, load_id)]
-    dropped = swap.drop_staged(conn, tables, timeout=DROP_LOCK_TIMEOUT)
+        leftover = [t for load_id in earlier for t in layers.staging_tables(conn, load_id)]
+    dropped = swap.drop_staged(conn, tables + leftover, timeout=DROP_LOCK_TIMEOUT)
     return CancelOutcome(run_id, list(now.values()), ended, dropped,
                          sorted(set(tables) - set(dropped)))
 

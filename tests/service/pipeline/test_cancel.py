@@ -11,7 +11,7 @@ from service.ledger import loads as load_ledger
 from service.live import Live
 from service.pipeline import cancel as cancelling
 from service.pipeline import steps, sweep
-from service.pipeline.messages import CHUNK, FETCH, PLAN, Next
+from service.pipeline.messages import CHUNK, FETCH, FINISH, PLAN, Next
 from service.postgres import connect
 from service.settings import Settings
 from tests.support.db import one
@@ -129,3 +129,26 @@ def test_the_sweep_never_revives_a_cancelled_load(clean_db, db):
     swept = sweep.sweep(clean_db, broker=None, older_than_s=0, queued=0)
     assert swept["redriven"] == {} and swept["failed"] == {}
     assert one(db, "SELECT status FROM geoload.loads WHERE run_id = %s", run_id) == "cancelled"
+
+
+def test_a_layer_indexed_after_the_cancel_has_its_table_dropped(clean_db, db):
+    """An index build can't stop midway: the layer it finishes sends publish, which finds
+    the load cancelled and drops the table; cancelling again drops what is left too."""
+    run_id = new_run(clean_db, "timezone")
+    held = drain(clean_db, [Next(FETCH, (run_id, "timezone")), Next(PLAN, (run_id, "timezone"))],
+                 stop_before=FINISH)
+    [finish] = held
+    load_id = one(db, "SELECT load_id FROM geoload.loads WHERE run_id = %s", run_id)
+    with connect(clean_db, autocommit=True) as conn, conn.transaction():
+        # The cancel, as it lands while the layer's index builds (the drop waits, then gives up).
+        load_ledger.cancel(conn, run_id, "cancelled (test)")
+    assert _staging(db) == 1
+    db.execute("UPDATE geoload.loads SET status = 'indexing' WHERE load_id = %s", (load_id,))
+    indexed = run_step(clean_db, finish)  # the index build that was already running
+    db.execute("UPDATE geoload.loads SET status = 'cancelled' WHERE load_id = %s", (load_id,))
+    [publish] = indexed.next
+    published = run_step(clean_db, publish)
+    assert published.result["status"] == "skipped" and len(published.result["dropped"]) == 1
+    assert _staging(db) == 0
+    assert one(db, "SELECT to_regclass('timezone.timezones') IS NULL")
+    assert _cancel(clean_db, run_id).noop
