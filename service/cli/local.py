@@ -71,6 +71,22 @@ def _stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, interrupt)
 
 
+def _cancel_abandoned(conn: psycopg.Connection) -> None:
+    """Cancel the ``--local`` runs whose process died without ending them (``kill -9``):
+    no sweep re-drives them, since their messages died with it. A run still going in
+    another process moves more often than the sweep's stall limit, so it is left alone."""
+    from service.ledger import loads, runs
+    from service.pipeline.cancel import cancel
+    from service.pipeline.sweep import STALLED_AFTER_S
+
+    gone = {s.run_id for s in loads.stalled(conn, STALLED_AFTER_S)
+            if runs.origin(conn, s.run_id) == "local"}
+    for run_id in sorted(gone):
+        cancel(conn, run_id, by="its --local process was gone")
+        print(f"geoload: cancelled run {run_id}, a --local run whose process was gone",
+              file=sys.stderr)
+
+
 def run_here(begin: Begin, *, threads: int | None = None, timeout: float | None = None,
              as_json: bool = False) -> int:
     """Start a run with ``begin`` on the in-memory broker and work it off with ``threads``
@@ -92,6 +108,7 @@ def run_here(begin: Begin, *, threads: int | None = None, timeout: float | None 
         here = local.install(settings)
         import actors  # noqa: F401 - binds the actors to the in-memory broker
 
+        _cancel_abandoned(conn)
         worker = local.worker(here, threads)
         started: Started | None = None
         code = cli.EXIT_FAILED

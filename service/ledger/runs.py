@@ -47,6 +47,11 @@ def exists(conn: psycopg.Connection, run_id: str) -> bool:
                         (run_id,)).fetchone() is not None
 
 
+def origin(conn: psycopg.Connection, run_id: str) -> str | None:
+    row = conn.execute("SELECT origin FROM geoload.runs WHERE run_id = %s", (run_id,)).fetchone()
+    return str(row[0]) if row else None
+
+
 def retryable(conn: psycopg.Connection, run_id: str) -> list[str] | None:
     """The run's datasets that failed or were cancelled, in its order; None: no such run."""
     if not exists(conn, run_id):

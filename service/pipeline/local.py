@@ -6,8 +6,9 @@ its :class:`~dramatiq.brokers.stub.StubBroker` instead of RabbitMQ, and live pro
 goes to memory instead of Redis. Everything durable (runs, loads, the chunk ledger, the
 atomic swap) is PostGIS's as before, so exactly-once chunks, the one-transaction publish
 and a failure that ends its run hold as they do with workers. What needs a broker does
-not: messages live only as long as this process (a run it leaves unfinished is ended
-by the next ``--local`` run's sweep, or cancelled), and no scheduler ticks.
+not: messages live only as long as this process (a run it leaves unfinished is cancelled
+on the way out, or by a later ``--local`` run if the process was killed), and no
+scheduler ticks.
 """
 
 from __future__ import annotations

@@ -116,3 +116,18 @@ def test_without_rabbitmq_load_suggests_local(settings):
     assert "RabbitMQ can't be reached" in done.stderr or "Redis can't be reached" in done.stderr
     assert "or load in this process, with PostGIS only: geoload load timezone --local" in \
         done.stderr
+
+
+def test_a_local_run_whose_process_died_is_cancelled_by_the_next(clean_db, db):
+    from service.ledger import runs, schema
+
+    schema.ensure(db)
+    dead = runs.create(db, ["gadm"], {}, origin="local")  # its process was kill -9'd
+    busy = runs.create(db, ["gadm"], {}, origin="local")  # another terminal's, still going
+    db.execute("UPDATE geoload.runs SET created_at = now() - interval '1 hour' "
+               "WHERE run_id = %s", (dead,))
+    done = geoload(clean_db, "load", "timezone", "--local")
+    assert done.returncode == 0, done.stderr
+    assert f"cancelled run {dead}" in done.stderr
+    assert one(db, "SELECT status FROM geoload.loads WHERE run_id = %s", dead) == "cancelled"
+    assert one(db, "SELECT status FROM geoload.loads WHERE run_id = %s", busy) == "queued"
