@@ -6,14 +6,16 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 from devtools.bench import data, memory, peers, report, runner
 from devtools.testdata.server import serve
-from service import cli
+from service import catalog, cli
 from service import settings as config
+from service.fetch.mirror import source_url
 from service.ledger import runs as run_ledger
 from service.postgres import connect
 from service.settings import Settings
@@ -32,6 +34,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="threads per worker process")
     p.add_argument("--database", default="geoload_bench", help="database to load into")
     p.add_argument("--no-ogr2ogr", action="store_true", help="skip ogr2ogr")
+    p.add_argument("--no-peers", action="store_true",
+                   help="skip the user's script, shp2pgsql, geopandas and DuckDB")
     p.add_argument("--memory", action="store_true",
                    help="also load a file 1/4 the size and compare the worker's peak RSS")
     p.add_argument("--json", type=Path, help="also write the table as JSON here")
@@ -80,13 +84,18 @@ def bench_dataset(settings: Settings, dataset: str, args: argparse.Namespace, ro
     mid-benchmark slows every way alike: ratios are taken within a round."""
     ours = {n: report.Row(dataset, f"geoload {n} worker" + ("s" if n > 1 else ""))
             for n in dict.fromkeys((1, args.workers))}
-    source = peers.ogr2ogr_source(data.local_file(root, dataset, settings), dataset,
-                                  settings, work)
+    archive = data.local_file(root, dataset, settings)
+    source = peers.ogr2ogr_source(archive, dataset, settings, work)
+    job = peers.Job(dataset, archive, source_url(catalog.get(dataset), settings), source,
+                    settings, work)
+    others = [] if args.no_peers else [(p, report.Row(dataset, p.way, note=p.missing()))
+                                       for p in peers.OTHERS if p.applies(job)]
     ogr = (report.Row(dataset, "ogr2ogr")
            if not args.no_ogr2ogr and peers.ogr2ogr_available() else None)
     validity = report.Row(dataset, peers.VALIDATION_WAY)
     floor = report.Row(dataset, "raw binary COPY")
     dumps: dict[str, Path] = {}
+    expected: dict[str, int] = {}
     for _ in range(args.runs):
         for processes, row in ours.items():
             timed = runner.geoload_once(settings, dataset, processes, args.threads, work)
@@ -94,12 +103,41 @@ def bench_dataset(settings: Settings, dataset: str, args: argparse.Namespace, ro
             row.peak_rss = max(row.peak_rss or 0, timed.peak_rss)
             print(f"  {dataset} {row.way}: {timed.seconds:.2f} s, peak RSS "
                   f"{timed.peak_rss / 2**20:.0f} MB", file=sys.stderr, flush=True)
+        expected = expected or peers.expected_counts(dataset, settings)
         if ogr:
             ogr.add(*peers.run_ogr2ogr(source, dataset, settings))
+        for peer, row in others:
+            run_peer(peer, row, job, expected)
         validity.add(peers.validation_seconds(source))
         dumps = dumps or peers.dump_final_rows(dataset, settings, work)
         floor.add(*peers.run_copy_floor(dumps, settings))
-    return [*ours.values(), *([ogr] if ogr else []), validity, floor]
+    return [*ours.values(), *([ogr] if ogr else []), *(row for _, row in others), validity,
+            floor]
+
+
+def run_peer(peer: peers.Peer, row: report.Row, job: peers.Job, expected: dict[str, int]) -> None:
+    """One run of ``peer``, verified against geoload's result; a failure ends its runs and
+    is noted in its row, a skipped peer is not run."""
+    if row.note:
+        return
+    try:
+        seconds, cpu = peer.run(job)
+        peers.verify(job.settings, peer.schema, expected)
+    except (peers.PeerFailed, subprocess.CalledProcessError, Exception) as exc:
+        row.note = f"failed: {describe(exc)}"
+        print(f"  {job.dataset} {row.way}: {row.note}", file=sys.stderr, flush=True)
+        return
+    row.add(seconds, cpu)
+    print(f"  {job.dataset} {row.way}: {seconds:.2f} s", file=sys.stderr, flush=True)
+
+
+def describe(exc: BaseException) -> str:
+    """The error in one line; a command's own last line of stderr where there is one."""
+    if isinstance(exc, subprocess.CalledProcessError):
+        err = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
+        return f"{exc.cmd[0]} exited {exc.returncode}" + (f": {err[-1][:200]}" if err else "")
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200] if text else ''}"
 
 
 def enqueue_row(settings: Settings, runs: int) -> report.Row:

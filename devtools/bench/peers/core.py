@@ -25,8 +25,16 @@ from service.settings import Settings
 OGR_SCHEMA = "bench_ogr2ogr"
 VALIDATION_WAY = "GEOS validity alone (CPU s)"
 FLOOR_SCHEMA = "bench_copy_floor"
-OGR_FLAGS = ["-nlt", "PROMOTE_TO_MULTI", "-makevalid", "-lco", "GEOMETRY_NAME=geom",
-             "-lco", f"SCHEMA={OGR_SCHEMA}", "-overwrite"]
+
+
+def ogr2ogr_command(dataset: str, settings: Settings, source: str, schema: str) -> list[str]:
+    """ogr2ogr into ``schema``: every layer, MultiPolygons made valid, tables named as
+    geoload names them (GDAL lower-cases GADM's layer names)."""
+    layers = catalog.get(dataset).layers
+    names = [] if len(layers) > 1 else ["-nln", layers[0].table_name]
+    return ["ogr2ogr", "-f", "PostgreSQL", f"PG:{settings.database_url}", source,
+            "-nlt", "PROMOTE_TO_MULTI", "-makevalid", "-lco", "GEOMETRY_NAME=geom",
+            "-lco", f"SCHEMA={schema}", "-overwrite", *names]
 
 
 def ogr2ogr_available() -> bool:
@@ -54,9 +62,7 @@ def run_ogr2ogr(source: str, dataset: str, settings: Settings) -> tuple[float, f
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(OGR_SCHEMA)))
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(OGR_SCHEMA)))
-    names = [] if len(catalog.get(dataset).layers) > 1 else ["-nln", dataset]
-    cmd = ["ogr2ogr", "-f", "PostgreSQL", f"PG:{settings.database_url}", source, *OGR_FLAGS,
-           *names]
+    cmd = ogr2ogr_command(dataset, settings, source, OGR_SCHEMA)
     with Busy() as busy:
         started = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True)
