@@ -10,8 +10,9 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from devtools.bench import data, memory, peers, report, runner
+from devtools.bench import data, memory, peers, profile, report, runner
 from devtools.testdata.server import serve
 from service import catalog, cli
 from service import settings as config
@@ -24,7 +25,8 @@ from service.settings import Settings
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m devtools.bench", description=__doc__)
     p.add_argument("datasets", nargs="*", default=["timezone", "gadm"])
-    p.add_argument("--size", default="bench", help="generated data size: tiny, small, bench")
+    p.add_argument("--size", default="dense",
+                   help="generated data size: tiny, small, bench, dense (GADM's density)")
     p.add_argument("--gadm", help="path or URL of a GADM levels zip instead of generated data")
     p.add_argument("--timezone", help="path or URL of a timezone shapefile zip")
     p.add_argument("--data", type=Path, help="where generated data is kept (reused)")
@@ -38,6 +40,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="skip the user's script, shp2pgsql, geopandas and DuckDB")
     p.add_argument("--memory", action="store_true",
                    help="also load a file 1/4 the size and compare the worker's peak RSS")
+    p.add_argument("--profile", action="store_true",
+                   help="also load each dataset once more, sampled: CPU seconds per stage for "
+                        "the workers and PostgreSQL's backends")
     p.add_argument("--json", type=Path, help="also write the table as JSON here")
     return p.parse_args(argv)
 
@@ -51,11 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     data.assemble(root, settings, args.size, {"gadm": args.gadm, "timezone": args.timezone})
     rows: list[report.Row] = []
     notes: list[str] = []
+    profiles: list[dict[str, Any]] = []
     try:
         with serve(root) as server:
             settings = replace(settings, mirror=server.url)
             for dataset in args.datasets:
                 rows += bench_dataset(settings, dataset, args, root, work)
+                if args.profile:
+                    profiles.append(profile.profile_once(settings, dataset, args.workers,
+                                                         args.threads, work))
                 if args.memory:
                     one = next(r for r in rows
                                if r.dataset == dataset and r.way == "geoload 1 worker")
@@ -73,8 +82,11 @@ def main(argv: list[str] | None = None) -> int:
                  "127.0.0.1, extraction and the atomic swap.")
     entries = report.table(rows)
     print(report.render(entries, notes))
+    for found in profiles:
+        print("\n" + profile.render(found))
     if args.json:
-        args.json.write_text(json.dumps({"rows": entries, "notes": notes}, indent=2))
+        args.json.write_text(json.dumps({"rows": entries, "notes": notes,
+                                         "profiles": profiles}, indent=2))
     return cli.EXIT_OK
 
 

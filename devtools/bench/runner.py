@@ -6,8 +6,10 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pika
 import psycopg
@@ -38,22 +40,25 @@ class Timed:
 
 
 def geoload_once(settings: Settings, dataset: str, processes: int, threads: int,
-                 work: Path) -> Timed:
+                 work: Path, *, env: dict[str, str] | None = None,
+                 around: AbstractContextManager[Any] | None = None) -> Timed:
     """Load ``dataset`` once with a fresh cache: download included, worker start excluded.
 
     ``seconds`` runs from the first message picked up to the dataset published, from
     the load's own timestamps in ``geoload.loads``; ``cpu`` is the machine's busy CPU
     seconds from the enqueue to the run's end (the workers', PostgreSQL's, the file server's).
+    ``env`` is added to the workers' environment; ``around`` is entered for the timed part
+    (the profiler's samplers).
     """
     cache = work / f"cache-{time.time_ns()}"
     run_settings = replace(settings, cache_dir=cache)
     purge(run_settings)
     group = WorkerGroup(run_settings, processes=processes, threads=threads,
-                        log=work / "workers.log")
+                        log=work / "workers.log", **(env or {}))
     try:
         group.wait_ready()
         started = time.perf_counter()
-        with Busy() as busy:
+        with around or nullcontext(), Busy() as busy:
             run_id = _start(run_settings, dataset)
             status = _wait(run_settings, run_id)
         wall = time.perf_counter() - started

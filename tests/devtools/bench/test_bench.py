@@ -9,10 +9,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from devtools.bench.profile.stages import BY_FILE, BY_LINE
 from devtools.bench.report import Row, paired_ratio
 from tests.conftest import have, run_cli
 
 WAYS = {"geoload 1 worker", "raw binary COPY", "GEOS validity alone (CPU s)"}
+STAGES = {name for _, name in (*BY_LINE, *BY_FILE)}
 #: The ways a user would pick instead, and the datasets each applies to.
 PEERS = {"user's script (curl+unzip+ogr2ogr+indexes)": ("timezone", "gadm"),
          "shp2pgsql -D | psql + repair": ("timezone",),
@@ -34,7 +36,8 @@ def test_the_benchmark_runs_every_peer_and_writes_its_table(settings, bench_db, 
     out = tmp_path / "bench.json"
     done = run_cli("devtools.bench", "--size", "tiny", "--runs", "2", "--workers", "1",
                    "--database", bench_db, "--data", str(tmp_path / "data"), "--json", str(out),
-                   "timezone", "gadm", settings=settings, timeout=600, PATH=os.environ["PATH"])
+                   "--profile", "timezone", "gadm", settings=settings, timeout=600,
+                   PATH=os.environ["PATH"])
     assert done.returncode == 0, done.stderr[-3000:]
     rows = json.loads(out.read_text())["rows"]
     for dataset in ("timezone", "gadm"):
@@ -66,6 +69,14 @@ def test_the_benchmark_runs_every_peer_and_writes_its_table(settings, bench_db, 
         for way in loads:
             assert mine[way]["cpu_s"] > 0, way
         assert mine["GEOS validity alone (CPU s)"]["cpu_s"] is None
+    # --profile: one more load per dataset, its CPU split by stage on both sides.
+    profiles = {p["dataset"]: p for p in json.loads(out.read_text())["profiles"]}
+    assert set(profiles) == {"timezone", "gadm"}
+    for found in profiles.values():
+        assert sum(found["workers_cpu_s"].values()) > 0 and found["seconds"] > 0
+        assert set(found["workers_cpu_s"]) <= {*STAGES, "profiler", "other"}
+        assert found["server_cpu_s"].get("COPY (server)", 0) >= 0
+    assert "PostgreSQL backends:" in done.stdout
     assert "geoload 1 worker" in done.stdout and "vs ogr2ogr" in done.stdout
     assert "CPU s" in done.stdout
     # What geoload loaded is what the floor copied (the last dataset's floor is kept).
