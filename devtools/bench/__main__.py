@@ -111,7 +111,7 @@ def bench_dataset(settings: Settings, dataset: str, args: argparse.Namespace, ro
     for _ in range(args.runs):
         for processes, row in ours.items():
             timed = runner.geoload_once(settings, dataset, processes, args.threads, work)
-            row.add(timed.seconds, timed.cpu)
+            row.add(timed.seconds, timed.cpu, timed.own_cpu)
             row.peak_rss = max(row.peak_rss or 0, timed.peak_rss)
             print(f"  {dataset} {row.way}: {timed.seconds:.2f} s, peak RSS "
                   f"{timed.peak_rss / 2**20:.0f} MB", file=sys.stderr, flush=True)
@@ -133,14 +133,15 @@ def run_peer(peer: peers.Peer, row: report.Row, job: peers.Job, expected: dict[s
     if row.note:
         return
     try:
-        seconds, cpu = peer.run(job)
+        seconds, cpu, own = peer.run(job)
         peers.verify(job.settings, peer.schema, expected)
     except (peers.PeerFailed, subprocess.CalledProcessError, Exception) as exc:
         row.note = f"failed: {describe(exc)}"
         print(f"  {job.dataset} {row.way}: {row.note}", file=sys.stderr, flush=True)
         return
-    row.add(seconds, cpu)
-    print(f"  {job.dataset} {row.way}: {seconds:.2f} s", file=sys.stderr, flush=True)
+    row.add(seconds, cpu, own)
+    print(f"  {job.dataset} {row.way}: {seconds:.2f} s, own CPU {own:.1f} s", file=sys.stderr,
+          flush=True)
 
 
 def describe(exc: BaseException) -> str:

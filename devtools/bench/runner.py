@@ -16,6 +16,7 @@ import psycopg
 from psycopg import sql
 
 from devtools.bench.cpu import Busy
+from devtools.bench.own import OwnCPU, descendants
 from devtools.workers import ROOT, WorkerGroup
 from service import catalog
 from service.ledger.status import RunStatus, run_status
@@ -34,6 +35,8 @@ class Timed:
     processes: int
     threads: int
     cpu: float | None = None
+    #: CPU seconds of the worker processes and the database's backends alone.
+    own_cpu: float | None = None
     #: Each worker process's peak RSS, and the bytes the cache took on disk by the end.
     peaks: tuple[int, ...] = ()
     cache_bytes: int = 0
@@ -58,9 +61,11 @@ def geoload_once(settings: Settings, dataset: str, processes: int, threads: int,
     try:
         group.wait_ready()
         started = time.perf_counter()
-        with around or nullcontext(), Busy() as busy:
+        own = OwnCPU(settings.database_url, in_process=False,
+                     pids=lambda: descendants(group.proc.pid))
+        with around or nullcontext(), Busy() as busy, own:
             run_id = _start(run_settings, dataset)
-            status = _wait(run_settings, run_id)
+            status = _wait(run_settings, run_id, own.sampler.exclude)
         wall = time.perf_counter() - started
         peaks = tuple(sorted(group.peak_rss_bytes().values(), reverse=True))
         cache_bytes = disk_usage(cache)
@@ -73,7 +78,7 @@ def geoload_once(settings: Settings, dataset: str, processes: int, threads: int,
     assert load.started_at and load.finished_at
     seconds = (load.finished_at - load.started_at).total_seconds()
     return Timed(seconds, wall, max(peaks, default=0), processes, threads, busy.seconds,
-                 peaks, cache_bytes)
+                 own.seconds, peaks, cache_bytes)
 
 
 def disk_usage(folder: Path) -> int:
@@ -102,10 +107,13 @@ def _start(settings: Settings, dataset: str) -> str:
         return start(settings, conn, broker, [catalog.get(dataset)], origin="bench").run_id
 
 
-def _wait(settings: Settings, run_id: str, timeout: float = 3600) -> RunStatus:
+def _wait(settings: Settings, run_id: str, unwatched: set[int],
+          timeout: float = 3600) -> RunStatus:
+    """Poll until the run ends; this connection's backend goes in ``unwatched``."""
     live = Live(settings)
     deadline = time.monotonic() + timeout
     with connect(settings, autocommit=True) as conn:
+        unwatched.add(conn.info.backend_pid)
         while time.monotonic() < deadline:
             status = run_status(conn, live, run_id)
             if status is not None and status.finished:

@@ -17,6 +17,7 @@ from psycopg import sql
 from pyogrio import raw
 
 from devtools.bench.cpu import Busy
+from devtools.bench.own import OwnCPU
 from service import catalog
 from service.fetch.unzip import ArchiveLimits, extract_member
 from service.repair import is_valid
@@ -56,18 +57,19 @@ def ogr2ogr_source(archive: Path, dataset: str, settings: Settings, work: Path) 
     return f"/vsizip/{archive}/{inner}"
 
 
-def run_ogr2ogr(source: str, dataset: str, settings: Settings) -> tuple[float, float | None]:
-    """Seconds for ogr2ogr to load every layer of ``source`` into PostGIS, and the machine's
-    busy CPU seconds meanwhile."""
+def run_ogr2ogr(source: str, dataset: str, settings: Settings
+                ) -> tuple[float, float | None, float]:
+    """Seconds for ogr2ogr to load every layer of ``source`` into PostGIS, the machine's
+    busy CPU seconds meanwhile, and ogr2ogr's own (its process and its backend)."""
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(OGR_SCHEMA)))
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(OGR_SCHEMA)))
     cmd = ogr2ogr_command(dataset, settings, source, OGR_SCHEMA)
-    with Busy() as busy:
+    with Busy() as busy, OwnCPU(settings.database_url, in_process=False) as own:
         started = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True)
         seconds = time.perf_counter() - started
-    return seconds, busy.seconds
+    return seconds, busy.seconds, own.seconds
 
 
 def validation_seconds(source: str) -> float:
@@ -104,7 +106,8 @@ def dump_final_rows(dataset: str, settings: Settings, work: Path) -> dict[str, P
     return dumps
 
 
-def run_copy_floor(dumps: dict[str, Path], settings: Settings) -> tuple[float, float | None]:
+def run_copy_floor(dumps: dict[str, Path], settings: Settings
+                   ) -> tuple[float, float | None, float]:
     """Seconds to COPY the final rows into empty tables like the published ones (lz4 geom),
     and the machine's busy CPU seconds meanwhile.
 
@@ -121,7 +124,8 @@ def run_copy_floor(dumps: dict[str, Path], settings: Settings) -> tuple[float, f
                 target, sql.Identifier(schema, name)))
             conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN geom SET COMPRESSION lz4").format(
                 target))
-        with Busy() as busy, conn.cursor() as cur:
+        own = OwnCPU(settings.database_url, in_process=True)
+        with Busy() as busy, own, conn.cursor() as cur:
             started = time.perf_counter()
             for table, path in dumps.items():
                 name = table.split(".")[1]
@@ -130,7 +134,7 @@ def run_copy_floor(dumps: dict[str, Path], settings: Settings) -> tuple[float, f
                     while block := src.read(1 << 20):
                         copy.write(block)
             seconds = time.perf_counter() - started
-        return seconds, busy.seconds
+        return seconds, busy.seconds, own.seconds
 
 
 def scratch() -> Path:

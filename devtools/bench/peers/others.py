@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from devtools.bench.cpu import Busy
+from devtools.bench.own import OwnCPU
 from devtools.bench.peers.job import Job, fresh_schema
 
 
@@ -27,6 +28,8 @@ class Peer:
     commands: tuple[str, ...] = ()
     modules: tuple[str, ...] = ()
     shapefiles_only: bool = False
+    #: Runs in the benchmark's own process (a Python library), not as commands.
+    in_process: bool = False
 
     def missing(self) -> str | None:
         """Why this peer can't run here, or None."""
@@ -41,14 +44,15 @@ class Peer:
     def applies(self, job: Job) -> bool:
         return job.shapefile or not self.shapefiles_only
 
-    def run(self, job: Job) -> tuple[float, float | None]:
-        """Wall seconds and the machine's busy CPU seconds of one load from scratch."""
+    def run(self, job: Job) -> tuple[float, float | None, float]:
+        """Wall seconds, the machine's busy CPU seconds and the peer's own CPU seconds
+        (:mod:`devtools.bench.own`) of one load from scratch."""
         fresh_schema(job.settings, self.schema)
-        with Busy() as busy:
+        with Busy() as busy, OwnCPU(job.settings.database_url, in_process=self.in_process) as own:
             started = time.perf_counter()
             self.load(job, self.schema)
             seconds = time.perf_counter() - started
-        return seconds, busy.seconds
+        return seconds, busy.seconds, own.seconds
 
 
 def _peers() -> tuple[Peer, ...]:
@@ -60,9 +64,9 @@ def _peers() -> tuple[Peer, ...]:
         Peer("shp2pgsql -D | psql + repair", "bench_shp2pgsql", shp2pgsql.load,
              commands=("unzip", "shp2pgsql", "psql"), shapefiles_only=True),
         Peer("geopandas to_postgis", "bench_geopandas", with_geopandas.load,
-             modules=("geopandas", "geoalchemy2", "sqlalchemy")),
+             modules=("geopandas", "geoalchemy2", "sqlalchemy"), in_process=True),
         Peer("DuckDB spatial -> PostGIS", "bench_duckdb", with_duckdb.load,
-             modules=("duckdb", "duckdb_ext")),
+             modules=("duckdb", "duckdb_ext"), in_process=True),
     )
 
 

@@ -4,7 +4,7 @@ One extra load per dataset with the benchmark's worker processes, outside the ti
 rounds (sampling costs a little CPU): the workers sample themselves
 (:mod:`~devtools.bench.profile.sampler`, started by a ``sitecustomize`` on their
 PYTHONPATH) and PostgreSQL's backends are sampled from here
-(:mod:`~devtools.bench.profile.server`). Printed: CPU seconds per stage on each side.
+(:mod:`~devtools.bench.backends`). Printed: CPU seconds per stage on each side.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from devtools.bench import runner
+from devtools.bench.backends import ServerSampler
 from devtools.bench.profile.sampler import FLUSH_S
-from devtools.bench.profile.server import ServerSampler
 from devtools.workers import ROOT
 from service.settings import Settings
 

@@ -68,6 +68,10 @@ def test_the_benchmark_runs_every_peer_and_writes_its_table(settings, bench_db, 
         loads = ["geoload 1 worker", "raw binary COPY", *(["ogr2ogr"] if have("ogr2ogr") else [])]
         for way in loads:
             assert mine[way]["cpu_s"] > 0, way
+            # its own processes' and backends' CPU: not more than the machine's (a tiny
+            # COPY can take less than one 10 ms clock tick)
+            assert 0 <= mine[way]["own_cpu_s"] <= mine[way]["cpu_s"] + 0.05, way
+        assert mine["geoload 1 worker"]["own_cpu_s"] > 0
         assert mine["GEOS validity alone (CPU s)"]["cpu_s"] is None
     # --profile: one more load per dataset, its CPU split by stage on both sides.
     profiles = {p["dataset"]: p for p in json.loads(out.read_text())["profiles"]}

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
+from devtools.bench.backends import kind
 from devtools.bench.profile import stages
 from devtools.bench.profile.sampler import thread_cpu
-from devtools.bench.profile.server import kind
 
 
 @pytest.mark.parametrize(("line", "path", "expected"), [

@@ -1,4 +1,4 @@
-"""PostgreSQL backends' CPU per kind of statement, for ``--profile``.
+"""PostgreSQL backends' CPU per kind of statement, for ``--profile`` and the own-CPU column.
 
 pg_stat_statements would need a server restart (``shared_preload_libraries``), so this
 samples instead: every :data:`INTERVAL_S` it reads each client backend of the database from
@@ -49,6 +49,8 @@ class ServerSampler:
     def __init__(self, url: str, database: str) -> None:
         self.url, self.database = url, database
         self.totals: dict[str, float] = defaultdict(float)
+        #: Backends not to count: the benchmark's own watching connections.
+        self.exclude: set[int] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-pg-profiler", daemon=True)
 
@@ -64,16 +66,20 @@ class ServerSampler:
     def _run(self) -> None:
         last: dict[int, float] = {}
         with psycopg.connect(self.url, autocommit=True) as conn:
+            started = conn.execute("SELECT clock_timestamp()").fetchone()[0]  # type: ignore[index]
             while not self._stop.wait(INTERVAL_S):
                 rows = conn.execute(
-                    "SELECT pid, query, state FROM pg_stat_activity WHERE datname = %s "
-                    "AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
-                    (self.database,)).fetchall()
-                for pid, query, state in rows:
+                    "SELECT pid, query, state, backend_start >= %s FROM pg_stat_activity "
+                    "WHERE datname = %s AND backend_type = 'client backend' "
+                    "AND pid <> pg_backend_pid()", (started, self.database)).fetchall()
+                for pid, query, state, new in rows:
+                    if pid in self.exclude:
+                        continue
                     used = backend_cpu(pid)
                     if used is None:
                         continue
-                    delta = used - last.get(pid, used)
+                    # a backend started since is counted whole; an older one from here on
+                    delta = used - last.get(pid, 0.0 if new else used)
                     last[pid] = used
                     if delta > 0:
                         self.totals[kind(query or "", state)] += delta
