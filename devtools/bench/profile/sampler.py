@@ -1,6 +1,7 @@
 """A sampling CPU profiler that runs inside a worker process, for ``--profile``.
 
-py-spy can't attach here (it fails to read the target's memory in this sandbox), so each
+py-spy can't attach to a running process in this sandbox ("Failed to find python version
+from target process"), so each
 worker samples itself: every :data:`INTERVAL_S` a thread reads every other thread's CPU
 time from ``/proc/self/task/<tid>/stat`` and charges what it used since the last sample
 to the stage its Python stack is in (:mod:`devtools.bench.profile.stages`). C code that
