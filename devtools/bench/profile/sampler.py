@@ -1,9 +1,9 @@
 """A sampling CPU profiler that runs inside a worker process, for ``--profile``.
 
 py-spy can't attach to a running process in this sandbox ("Failed to find python version
-from target process"), so each
-worker samples itself: every :data:`INTERVAL_S` a thread reads every other thread's CPU
-time from ``/proc/self/task/<tid>/stat`` and charges what it used since the last sample
+from target process"), so each worker samples itself: every :data:`INTERVAL_S` (20 ms;
+/proc counts 10 ms ticks) a thread reads every other thread's CPU time from
+``/proc/self/task/<tid>/stat`` and charges what it used since the last sample
 to the stage its Python stack is in (:mod:`devtools.bench.profile.stages`). C code that
 released the GIL (GEOS, GDAL, zlib) is charged to the Python line that called it. The
 sampler's own CPU is counted as ``profiler``. Totals are written to
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from devtools.bench.profile.stages import stage
 
-INTERVAL_S = 0.01
+INTERVAL_S = 0.02
 FLUSH_S = 1.0
 _TICK = os.sysconf("SC_CLK_TCK")
 
