@@ -102,8 +102,8 @@ def bench_dataset(settings: Settings, dataset: str, args: argparse.Namespace, ro
                     settings, work)
     others = [] if args.no_peers else [(p, report.Row(dataset, p.way, note=p.missing()))
                                        for p in peers.OTHERS if p.applies(job)]
-    ogr = (report.Row(dataset, "ogr2ogr")
-           if not args.no_ogr2ogr and peers.ogr2ogr_available() else None)
+    ogr = (report.Row(dataset, "ogr2ogr", note=peers.OGR2OGR.missing())
+           if not args.no_ogr2ogr else None)
     validity = report.Row(dataset, peers.VALIDATION_WAY)
     floor = report.Row(dataset, "raw binary COPY")
     dumps: dict[str, Path] = {}
@@ -116,8 +116,8 @@ def bench_dataset(settings: Settings, dataset: str, args: argparse.Namespace, ro
             print(f"  {dataset} {row.way}: {timed.seconds:.2f} s, peak RSS "
                   f"{timed.peak_rss / 2**20:.0f} MB", file=sys.stderr, flush=True)
         expected = expected or peers.expected_counts(dataset, settings)
-        if ogr and not ogr.note:
-            run_ogr2ogr(ogr, source, job, expected)
+        if ogr:
+            run_peer(peers.OGR2OGR, ogr, job, expected)
         for peer, row in others:
             run_peer(peer, row, job, expected)
         validity.add(peers.validation_seconds(source))
@@ -142,19 +142,6 @@ def run_peer(peer: peers.Peer, row: report.Row, job: peers.Job, expected: dict[s
     row.add(seconds, cpu, own)
     print(f"  {job.dataset} {row.way}: {seconds:.2f} s, own CPU {own:.1f} s", file=sys.stderr,
           flush=True)
-
-
-def run_ogr2ogr(row: report.Row, source: str, job: peers.Job, expected: dict[str, int]) -> None:
-    """ogr2ogr alone, verified like the other peers (the COPY floor is not: it builds no
-    index, by design)."""
-    try:
-        seconds, cpu, own = peers.run_ogr2ogr(source, job.dataset, job.settings)
-        peers.verify(job.settings, peers.OGR_SCHEMA, expected)
-    except Exception as exc:  # noqa: BLE001 - any failure is the row's note
-        row.note = f"failed: {describe(exc)}"
-        print(f"  {job.dataset} ogr2ogr: {row.note}", file=sys.stderr, flush=True)
-        return
-    row.add(seconds, cpu, own)
 
 
 def describe(exc: BaseException) -> str:

@@ -9,17 +9,15 @@ from devtools.bench.peers.core import (
     OGR_SCHEMA,
     VALIDATION_WAY,
     dump_final_rows,
-    ogr2ogr_available,
     ogr2ogr_source,
     run_copy_floor,
-    run_ogr2ogr,
     scratch,
     validation_seconds,
 )
 from devtools.bench.peers.job import Job
-from devtools.bench.peers.others import OTHERS, Peer
+from devtools.bench.peers.others import OGR2OGR, OTHERS, Peer
 from devtools.bench.peers.verify import PeerFailed, expected_counts, verify
 
-__all__ = ["OGR_SCHEMA", "OTHERS", "VALIDATION_WAY", "Job", "Peer", "PeerFailed",
-           "dump_final_rows", "expected_counts", "ogr2ogr_available", "ogr2ogr_source",
-           "run_copy_floor", "run_ogr2ogr", "scratch", "validation_seconds", "verify"]
+__all__ = ["OGR2OGR", "OGR_SCHEMA", "OTHERS", "VALIDATION_WAY", "Job", "Peer", "PeerFailed",
+           "dump_final_rows", "expected_counts", "ogr2ogr_source",
+           "run_copy_floor", "scratch", "validation_seconds", "verify"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import tempfile
 import time
 import zipfile
@@ -38,10 +36,6 @@ def ogr2ogr_command(dataset: str, settings: Settings, source: str, schema: str) 
             "-lco", f"SCHEMA={schema}", "-overwrite", *names]
 
 
-def ogr2ogr_available() -> bool:
-    return shutil.which("ogr2ogr") is not None
-
-
 def ogr2ogr_source(archive: Path, dataset: str, settings: Settings, work: Path) -> str:
     """What ogr2ogr reads: a zipped shapefile through /vsizip/, a GeoPackage extracted.
 
@@ -55,21 +49,6 @@ def ogr2ogr_source(archive: Path, dataset: str, settings: Settings, work: Path) 
     with zipfile.ZipFile(archive) as zf:
         inner = next(n for n in zf.namelist() if Path(n).match(member))
     return f"/vsizip/{archive}/{inner}"
-
-
-def run_ogr2ogr(source: str, dataset: str, settings: Settings
-                ) -> tuple[float, float | None, float]:
-    """Seconds for ogr2ogr to load every layer of ``source`` into PostGIS, the machine's
-    busy CPU seconds meanwhile, and ogr2ogr's own (its process and its backend)."""
-    with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(OGR_SCHEMA)))
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(OGR_SCHEMA)))
-    cmd = ogr2ogr_command(dataset, settings, source, OGR_SCHEMA)
-    with Busy() as busy, OwnCPU(settings.database_url, in_process=False) as own:
-        started = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
-        seconds = time.perf_counter() - started
-    return seconds, busy.seconds, own.seconds
 
 
 def validation_seconds(source: str) -> float:

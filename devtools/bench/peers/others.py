@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,6 +54,18 @@ class Peer:
             self.load(job, self.schema)
             seconds = time.perf_counter() - started
         return seconds, busy.seconds, own.seconds
+
+
+def _ogr2ogr(job: Job, schema: str) -> None:
+    from devtools.bench.peers.core import ogr2ogr_command
+
+    subprocess.run(ogr2ogr_command(job.dataset, job.settings, job.source, schema), check=True,
+                   capture_output=True)
+
+
+#: ogr2ogr alone, on the shapefile through /vsizip/ or the GeoPackage already extracted
+#: (:func:`devtools.bench.peers.core.ogr2ogr_source`): the reference of every ratio.
+OGR2OGR = Peer("ogr2ogr", "bench_ogr2ogr", _ogr2ogr, commands=("ogr2ogr",))
 
 
 def _peers() -> tuple[Peer, ...]:
