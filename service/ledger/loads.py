@@ -77,6 +77,33 @@ def fail(conn: psycopg.Connection, load_id: int, error: str, error_type: str,
     return row is not None
 
 
+def cancel(conn: psycopg.Connection, run_id: str,
+           reason: str) -> tuple[dict[int, str], dict[str, str], list[int]]:
+    """Cancel the run's unfinished loads at once; returns their datasets by load id; per
+    dataset, the status of each load that had already ended (left as it was); and the ids
+    of those cancelled before (whose staging tables a step may have left)."""
+    cancelled = conn.execute(
+        "UPDATE geoload.loads SET status = 'cancelled', error = %s, error_type = 'Cancelled', "
+        "error_step = 'cancel', finished_at = clock_timestamp() "
+        "WHERE run_id = %s AND status <> ALL(%s) RETURNING load_id, dataset",
+        (reason, run_id, list(TERMINAL))).fetchall()
+    now = {int(load_id): str(dataset) for load_id, dataset in sorted(cancelled)}
+    rows = conn.execute("SELECT load_id, dataset, status FROM geoload.loads WHERE run_id = %s "
+                        "ORDER BY load_id", (run_id,)).fetchall()
+    before = [(int(load_id), str(d), str(s)) for load_id, d, s in rows
+              if int(load_id) not in now]
+    return (now, {d: s for _, d, s in before},
+            [load_id for load_id, _, s in before if s == "cancelled"])
+
+
+def still_going(conn: psycopg.Connection, load_id: int) -> bool:
+    """Whether the load has not ended (cancelled, failed, ...): a long step asks between
+    batches, so that a cancelled run stops at the next one."""
+    row = conn.execute("SELECT status <> ALL(%s) FROM geoload.loads WHERE load_id = %s",
+                       (list(TERMINAL), load_id)).fetchone()
+    return bool(row and row[0])
+
+
 def take_live(conn: psycopg.Connection, dataset: str, load_id: int) -> str | None:
     """Record ``load_id`` as its dataset's live load, unless the live one came later in the
     :func:`fetch_order`; returns None if recorded, else the run id of the later live load.

@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from service.load.records import Chunk, LayerPlan
 
 #: Load statuses after which nothing more happens to the load. A load is superseded when a
-#: load of its dataset that learnt its version from upstream later was published first.
-TERMINAL = ("published", "failed", "superseded")
+#: load of its dataset that learnt its version from upstream later was published first;
+#: cancelled when someone cancelled its run (``geoload cancel``, the dashboard).
+TERMINAL = ("published", "failed", "superseded", "cancelled")
+#: Load statuses a retry starts again.
+RETRYABLE = ("failed", "cancelled")
 
 
 @dataclass(frozen=True)

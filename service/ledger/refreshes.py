@@ -79,6 +79,12 @@ def loading(conn: psycopg.Connection, dataset: str) -> list[Known]:
     return [Known(*row) for row in rows]
 
 
+def published_datasets(conn: psycopg.Connection) -> list[str]:
+    """The datasets published at least once (each has a live load), by name."""
+    rows = conn.execute("SELECT dataset FROM geoload.live ORDER BY dataset").fetchall()
+    return [str(r[0]) for r in rows]
+
+
 def release_published(conn: psycopg.Connection, dataset: str, release: str | None) -> bool:
     """Whether a load of this release of ``dataset`` was ever published."""
     row = conn.execute("SELECT 1 FROM geoload.loads WHERE dataset = %s AND status = 'published' "

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import psycopg
 
 from service.ledger import loads
+from service.ledger.records import RETRYABLE
 
 
 def new_run_id() -> str:
@@ -39,6 +40,26 @@ def fail_unsent(conn: psycopg.Connection, run_id: str, error: str, error_type: s
                             "ORDER BY load_id FOR UPDATE", (run_id,)).fetchall()
         for (load_id,) in rows:
             loads.fail(conn, int(load_id), error, error_type, "enqueue")
+
+
+def exists(conn: psycopg.Connection, run_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM geoload.runs WHERE run_id = %s",
+                        (run_id,)).fetchone() is not None
+
+
+def origin(conn: psycopg.Connection, run_id: str) -> str | None:
+    row = conn.execute("SELECT origin FROM geoload.runs WHERE run_id = %s", (run_id,)).fetchone()
+    return str(row[0]) if row else None
+
+
+def retryable(conn: psycopg.Connection, run_id: str) -> list[str] | None:
+    """The run's datasets that failed or were cancelled, in its order; None: no such run."""
+    if not exists(conn, run_id):
+        return None
+    rows = conn.execute("SELECT dataset FROM geoload.loads WHERE run_id = %s "
+                        "AND status = ANY(%s) ORDER BY load_id",
+                        (run_id, list(RETRYABLE))).fetchall()
+    return [str(r[0]) for r in rows]
 
 
 def recent(conn: psycopg.Connection, limit: int = 50) -> list[str]:

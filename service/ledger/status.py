@@ -2,9 +2,10 @@
 
 A run's status is derived from its loads, never stored twice (:func:`run_state`): every
 dataset published → succeeded; any failed → failing while others still work, failed
-once all ended; all ended, some superseded (a version fetched later was published
-instead) → superseded. Loaded counts come from the chunk ledger in PostGIS, topped up
-with Redis's in-flight counts, so progress survives a Redis restart.
+once all ended; all ended, some cancelled (none failed) → cancelled; all ended, some
+superseded (a version fetched later was published instead) → superseded. Loaded counts
+come from the chunk ledger in PostGIS, topped up with Redis's in-flight counts, so
+progress survives a Redis restart.
 """
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ def run_state(states: list[str]) -> str:
     ended = all(s in TERMINAL for s in states)
     if "failed" in states:
         return "failed" if ended else "failing"
+    if "cancelled" in states and ended:
+        return "cancelled"
     if ended:
         return "superseded"
     return "queued" if all(s == "queued" for s in states) else "running"

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from service.errors import BadMessage, GeoloadError
+from service.errors import BadMessage, Cancelled, GeoloadError
 from service.fetch import LocalCopy, fetch
 from service.identity import worker_id
 from service.ledger import chunks, layers
@@ -23,6 +23,7 @@ from service.ledger.records import LayerState
 from service.live import Live
 from service.load import budget
 from service.load.chunk import Unloadable, copy_chunk
+from service.pipeline.cancel import StopWhenCancelled, drop_cancelled
 from service.pipeline.context import Outcome, check_ids, load_context, skipped
 from service.pipeline.messages import FINISH, Next
 from service.postgres import refused_data
@@ -47,19 +48,32 @@ def load_chunk(settings: Settings, live: Live, run_id: str, dataset: str, layer:
         chunks.start_attempt(conn, load.load_id, layer, chunk_no)
         local = fetch(ds, settings, pinned_sha256=load.sha256)
         started = time.perf_counter()
-        with budget.for_process(settings.inflight_bytes).hold(chunk.planned.weight), \
-                conn.transaction():
-            chunk = chunks.get(conn, load.load_id, layer, chunk_no, lock=True)
-            assert chunk is not None
-            if chunk.loaded:
-                return _already_loaded(state, ids)
-            with _about(dataset, local), refused_data(dataset, f"layer {layer!r} chunk {chunk_no}"):
-                counts = copy_chunk(
-                    conn, local.path, state.plan, chunk.planned,
-                    Unloadable(load.strict, spec.feature_key), indexed={spec.key, *spec.indexes},
-                    progress=lambda n: live.chunk_progress(run_id, dataset, layer, chunk_no, n))
-            done, total = chunks.complete(conn, load.load_id, layer, chunk_no, counts,
-                                          time.perf_counter() - started)
+        watch = StopWhenCancelled(settings, load.load_id, dataset)
+
+        def progress(n: int) -> None:
+            live.chunk_progress(run_id, dataset, layer, chunk_no, n)
+            watch.check()
+
+        try:
+            with budget.for_process(settings.inflight_bytes).hold(chunk.planned.weight), \
+                    conn.transaction():
+                chunk = chunks.get(conn, load.load_id, layer, chunk_no, lock=True)
+                assert chunk is not None
+                if chunk.loaded:
+                    return _already_loaded(state, ids)
+                with _about(dataset, local), refused_data(dataset,
+                                                          f"layer {layer!r} chunk {chunk_no}"):
+                    counts = copy_chunk(
+                        conn, local.path, state.plan, chunk.planned,
+                        Unloadable(load.strict, spec.feature_key),
+                        indexed={spec.key, *spec.indexes}, progress=progress)
+                done, total = chunks.complete(conn, load.load_id, layer, chunk_no, counts,
+                                              time.perf_counter() - started)
+        except Cancelled:  # rolled back: nothing of this chunk stays
+            return skipped("load was cancelled", **ids,
+                           dropped=drop_cancelled(conn, load.load_id))
+        finally:
+            watch.close()
     live.chunk_progress(run_id, dataset, layer, chunk_no, counts.loaded)
     follow = [Next(FINISH, (run_id, dataset, layer))] if done == total else []
     return Outcome({"status": "loaded", **ids, "features": counts.loaded,

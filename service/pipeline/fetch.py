@@ -6,11 +6,13 @@ import logging
 
 import psycopg
 
+from service.errors import Cancelled
 from service.fetch import fetch
 from service.identity import worker_id
 from service.ledger import loads
 from service.ledger.records import TERMINAL
 from service.live import Live
+from service.pipeline.cancel import StopWhenCancelled
 from service.pipeline.context import Outcome, check_ids, load_context, skipped
 from service.settings import Settings
 from service.throttle import Every
@@ -35,8 +37,14 @@ def fetch_source(settings: Settings, live: Live, run_id: str, dataset: str) -> O
         with conn.transaction():
             loads.set_status(conn, load.load_id, "fetching",
                              unless=(*TERMINAL, "loading", "indexing"))
-        progress = _Progress(conn, live, load.load_id, run_id, dataset)
-        local = fetch(ds, settings, pinned_sha256=load.sha256, progress=progress)
+        progress = _Progress(conn, live, load.load_id, run_id, dataset,
+                             StopWhenCancelled(settings, load.load_id, dataset))
+        try:
+            local = fetch(ds, settings, pinned_sha256=load.sha256, progress=progress)
+        except Cancelled:  # what came so far stays in the cache: a retry resumes from it
+            return skipped("load was cancelled", run_id=run_id, dataset=dataset)
+        finally:
+            progress.watch.close()
         with conn.transaction():
             loads.record_fetch(conn, load.load_id, local.url, local.validators,
                                progress.order if local.changed else None)
@@ -57,14 +65,15 @@ class _Progress:
     """
 
     def __init__(self, conn: psycopg.Connection, live: Live, load_id: int, run_id: str,
-                 dataset: str) -> None:
-        self.conn, self.live, self.load_id = conn, live, load_id
+                 dataset: str, watch: StopWhenCancelled) -> None:
+        self.conn, self.live, self.load_id, self.watch = conn, live, load_id, watch
         self.run_id, self.dataset = run_id, dataset
         self.order: int | None = None
         self.due = Every(LEDGER_PROGRESS_S)
 
     def __call__(self, done: int, total: int | None) -> None:
         self.live.download_progress(self.run_id, self.dataset, done, total)
+        self.watch.check()
         if self.due.due() or done == total:
             try:
                 if self.order is None:

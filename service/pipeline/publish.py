@@ -68,11 +68,12 @@ def _superseded(conn: psycopg.Connection, newer: str, tables: list[str],
 def _already_finished(conn: psycopg.Connection, load: Load, ids: dict[str, str]) -> Outcome:
     """A redelivery: the swap committed, but the first delivery may have died before the
     retired tables were dropped (a lost connection), so drop them now; likewise a
-    superseded load's staging tables."""
+    superseded or cancelled load's staging tables (a layer indexed while its run was
+    cancelled sends publish, which lands here)."""
     outcome = skipped(f"load is {load.status}", **ids)
     if load.status == "published":
         outcome.result["retired"] = swap.drop_retired(conn, ids["dataset"])
-    elif load.status == "superseded":
+    elif load.status in ("superseded", "cancelled"):
         outcome.result["dropped"] = swap.drop_staged(conn, layers.staging_tables(
             conn, load.load_id))
     return outcome

@@ -188,15 +188,58 @@ def refresh(settings: Settings, conn: psycopg.Connection, broker: Any,
                       for d in decisions], started.run_id)
 
 
+#: ``GEOLOAD_REFRESH_DATASETS``'s word for "the datasets published at least once".
+PUBLISHED = "published"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A dataset the scheduled refresh checks, and why it is on the list.
+
+    The one record of *what* to refresh: per-load options (countries, levels, schema)
+    belong here, taken from the dataset's last published load.
+    """
+
+    dataset: Dataset
+    why: str
+
+
+def targets(settings: Settings, conn: psycopg.Connection) -> list[Target]:
+    """What the scheduled refresh checks: ``GEOLOAD_REFRESH_DATASETS`` (dataset names, or
+    ``published`` for those published at least once); empty: nothing (refresh off).
+
+    An unknown name is a :class:`~service.errors.UnknownDataset` naming the closest one.
+    """
+    chosen: dict[str, str] = {}
+    for word in settings.refresh_datasets:
+        if word == PUBLISHED:
+            for name in refreshes.published_datasets(conn):
+                chosen.setdefault(name, "published at least once")
+        else:
+            chosen.setdefault(word, "named in GEOLOAD_REFRESH_DATASETS")
+    known = [n for n in chosen if n in catalog.DATASETS]  # a published one the catalog dropped
+    named = [n for n in chosen if chosen[n] != "published at least once"]
+    datasets = {d.name: d for d in catalog.resolve(named)} if named else {}
+    datasets.update({n: catalog.get(n) for n in known if n not in datasets})
+    return [Target(datasets[n], chosen[n]) for n in chosen if n in datasets]
+
+
 def tick(settings: Settings, broker: Any, *, origin: str = "scheduler") -> dict[str, Any]:
-    """The scheduler's periodic check of every dataset in the catalog.
+    """The scheduler's periodic check of what :func:`targets` chose.
 
     Raises when upstream was unreachable for some dataset, so that Dramatiq
     retries the tick; what it already decided stands, since claims are idempotent.
     """
     with connect(settings, autocommit=True, application_name="geoload-refresh") as conn:
         schema.ensure(conn)
-        outcome = refresh(settings, conn, broker, catalog.resolve(catalog.names()), origin=origin,
+        chosen = targets(settings, conn)
+        if not chosen:
+            log.info("refresh: nothing to check (GEOLOAD_REFRESH_DATASETS=%r)",
+                     ",".join(settings.refresh_datasets))
+            return {"status": "off", "datasets": [],
+                    "reason": "GEOLOAD_REFRESH_DATASETS is empty" if not
+                    settings.refresh_datasets else "no dataset published yet"}
+        outcome = refresh(settings, conn, broker, [t.dataset for t in chosen], origin=origin,
                           strict=settings.strict)
     for d in outcome.decisions:
         log.log(logging.WARNING if d.action == ERROR else logging.INFO, "refresh %s: %s%s (%s)",
@@ -206,6 +249,14 @@ def tick(settings: Settings, broker: Any, *, origin: str = "scheduler") -> dict[
         raise UpstreamUnavailable("; ".join(f"{d.dataset}: {d.reason}" for d in failed),
                                   hint="the check is retried; runs already started stand")
     return outcome.as_json()
+
+
+def next_check(settings: Settings) -> Any:
+    """When the scheduler checks next (a pendulum datetime in this process's local time,
+    which is the scheduler's when they share a timezone, as in compose)."""
+    import pendulum
+
+    return schedule(settings).next_valid_date(pendulum.now())
 
 
 def schedule(settings: Settings) -> Any:
