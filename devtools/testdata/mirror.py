@@ -37,7 +37,10 @@ class Size:
 SIZES: dict[str, Size] = {
     "tiny": Size(features=300, zones=12, vertices=20_000),  # unit tests, well under 1 s
     "small": Size(features=3_000, zones=60, vertices=300_000),  # end-to-end tests, ~1 s
-    "bench": Size(features=150_000, zones=445, vertices=8_000_000),  # benchmarks, ~25 s
+    "bench": Size(features=150_000, zones=445, vertices=8_000_000),  # ~120 vertices/feature
+    # The benchmark's default: GADM's density (at least 150 vertices per feature, as the
+    # real file's 36 M over 191,367 features in issue 17), 150,000 features over six levels.
+    "dense": Size(features=150_000, zones=445, vertices=8_000_000, vertex_scale=1.3),
     # GADM 4.1's scale: 400,172 features in its per-level counts (REAL_COUNTS), about 159
     # vertices per feature (at least 150 asked for), 64 M in all; ~2.5 min, ~1 GB.
     "world": Size(features=400_172, zones=445, vertices=8_000_000, vertex_scale=1.3),

@@ -37,7 +37,10 @@ def test_gadm_keys_are_every_gid_and_country():
 
 def test_gadm_levels_index_their_join_keys_and_name_features_by_gid():
     gadm = catalog.get("gadm")
-    assert gadm.layers[4].indexes == ("gid_0", "gid_1", "gid_2", "gid_3", "gid_4")
+    # country, parent and own key (last), not every ancestor's
+    assert gadm.layers[4].indexes == ("gid_0", "gid_3", "gid_4")
+    assert [layer.indexes for layer in gadm.layers[:3]] == [
+        ("gid_0",), ("gid_0", "gid_1"), ("gid_0", "gid_1", "gid_2")]
     assert [layer.feature_key for layer in gadm.layers] == [f"GID_{k}" for k in range(6)]
     assert [f.name for f in level_fields(0)] == ["GID_0", "COUNTRY"]
 
