@@ -33,6 +33,10 @@ def run(args: argparse.Namespace) -> int:
     from service.cli.enqueue import chosen
     from service.pipeline.start import start
 
+    if args.rollback:  # a swap in PostGIS: no broker either way
+        from service.cli.enqueue import run as enqueue_run
+
+        return enqueue_run(args)
     if args.if_changed:
         raise cli.fail("--if-changed is for the scheduler's stack; with --local, name the "
                        "datasets to load", cli.EXIT_USAGE)

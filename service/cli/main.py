@@ -136,6 +136,9 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
   geoload load timezone --local --workers 4
   geoload load gadm timezone --wait        # through RabbitMQ and the workers
   geoload load --if-changed                # only what upstream changed
+  geoload load gadm --countries NPL,DZA --levels 0-2 --schema mine
+  geoload load timezone --source /shared/zones.zip   # a file of your own (path or URL)
+  geoload load --rollback gadm             # the previous kept version back
 """, _load),
     Command("status", "recent runs, or where one stands", """\
   geoload status                           # recent runs
