@@ -120,7 +120,7 @@ def _refresh(ctx: Context, conn: Any) -> dict[str, Any]:
                              "setting": ",".join(ctx.settings.refresh_datasets), "error": None}
     try:
         chosen = refresh.targets(ctx.settings, conn)
-        found["covers"] = [{"dataset": t.dataset.name, "why": t.why} for t in chosen]
+        found["covers"] = [{"dataset": t.label, "why": t.why} for t in chosen]
         if chosen:
             found["next"] = datetime.fromisoformat(refresh.next_check(ctx.settings).isoformat())
     except GeoloadError as exc:

@@ -407,3 +407,57 @@ def test_the_default_refresh_checks_only_the_published_dataset(fresh, broker, db
     outcome = refresh.tick(replace(fresh, refresh_datasets=("published",)), broker)
     assert [d["dataset"] for d in outcome["decisions"]] == ["timezone"]
     assert all(datasets == ["timezone"] for _, datasets in runs(db) if _ != first)
+
+
+def _publish_with_options(db: psycopg.Connection, settings: Settings, upstream, dataset: str,
+                          **chosen) -> str:
+    """Like :func:`publish_as_loaded` for one dataset enqueued with ``chosen`` options
+    (levels, schema, source), made live in its schema."""
+    from service.catalog.options import resolve
+
+    opts = resolve(catalog.get(dataset), settings, **chosen)
+    run_id = run_ledger.create(db, [dataset], {}, origin="test", options={dataset: opts})
+    path = source_file(upstream, dataset, settings)
+    db.execute("UPDATE geoload.loads SET status = 'published', finished_at = now(), "
+               "etag = %s, last_modified = %s, sha256 = 'x', bytes = %s WHERE run_id = %s",
+               (etag_for(path), formatdate(path.stat().st_mtime, usegmt=True),
+                path.stat().st_size, run_id))
+    db.execute("INSERT INTO geoload.live (dataset, target_schema, load_id, run_id, published_at) "
+               "SELECT dataset, coalesce(target_schema, ''), load_id, run_id, now() "
+               "FROM geoload.loads WHERE run_id = %s", (run_id,))
+    return run_id
+
+
+def test_the_default_refresh_loads_each_published_choice_again_with_its_options(
+        fresh, broker, db, upstream, tmp_path):
+    by_default = replace(fresh, refresh_datasets=("published",))
+    _publish_with_options(db, fresh, upstream, "gadm")
+    _publish_with_options(db, fresh, upstream, "gadm", levels=(0, 1), schema="mine")
+    own = tmp_path / "own.zip"
+    own.write_bytes(source_file(upstream, "timezone", fresh).read_bytes())
+    _publish_with_options(db, fresh, upstream, "timezone", source=str(own))
+
+    chosen = refresh.targets(by_default, db)
+    # A load of one's own file has no upstream to check: it is left alone.
+    assert [(t.dataset.name, t.schema) for t in chosen] == [("gadm", ""), ("gadm", "mine")]
+    assert chosen[1].options is not None and chosen[1].options.levels == (0, 1)
+    assert chosen[1].label == "gadm (levels 0,1 · schema mine)"
+
+    unchanged = refresh.tick(by_default, broker)
+    assert [d["action"] for d in unchanged["decisions"]] == ["unchanged", "unchanged"]
+    before = {r for r, _ in runs(db)}
+
+    with new_upstream_version(source_file(upstream, "gadm", fresh)):
+        changed = refresh.tick(by_default, broker)
+        again = refresh.tick(by_default, broker)  # both claims are taken: nothing more starts
+    assert [d["action"] for d in again["decisions"]] == ["taken", "taken"]
+    assert [(d["schema"], d["action"]) for d in changed["decisions"]] == [
+        ("", "load"), ("mine", "load")]
+    started = [r for r, _ in runs(db) if r not in before]
+    assert len(started) == 2  # a run holds one load per dataset
+    loads = db.execute("SELECT coalesce(target_schema, ''), options->'levels', "
+                       "options->>'schema', release FROM geoload.loads WHERE run_id = ANY(%s) "
+                       "ORDER BY 1", (started,)).fetchall()
+    release = catalog.get("gadm").release(fresh)
+    assert loads == [("", [], None, release), ("mine", [0, 1], "mine", release)]
+    assert {r for r, _ in runs(db)} == before | set(started)
