@@ -10,9 +10,8 @@ from typing import Any
 
 import dramatiq
 
-from actors import SETTINGS, broker
+from actors import SETTINGS, broker, live
 from service.errors import PermanentError
-from service.live import Live
 from service.pipeline import messages, steps
 
 #: Retry transient failures with backoff from 1 s up to 5 min: short enough that a
@@ -21,11 +20,10 @@ RETRY: dict[str, Any] = dict(
     max_retries=SETTINGS.max_retries, min_backoff=1_000, max_backoff=300_000,
     throws=(PermanentError,), queue_name=SETTINGS.queue, store_results=True)
 MINUTE_MS = 60_000
-_live = Live(SETTINGS)
 
 
 def _handle(actor: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-    return steps.handle(broker, SETTINGS, _live, actor, args, kwargs)
+    return steps.handle(broker, SETTINGS, live, actor, args, kwargs)
 
 
 @dramatiq.actor(actor_name=messages.FETCH, time_limit=20 * MINUTE_MS, **RETRY)

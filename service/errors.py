@@ -86,6 +86,18 @@ class PublishBlocked(PermanentError):
     """Objects in the database depend on a live table in a way a swap can't carry over."""
 
 
+class UnknownRun(ConfigError):
+    """No run has this id."""
+
+
+class NothingToRetry(PermanentError):
+    """The run has no failed or cancelled dataset."""
+
+
+class Cancelled(PermanentError):
+    """The load's run was cancelled while a step worked on it: the step stops, unretried."""
+
+
 class UpstreamUnavailable(TransientError):
     """The upstream server failed in a way that may pass (5xx, timeout, cut connection)."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from typing import Any
 
@@ -113,3 +114,47 @@ class Live:
         except redis.RedisError:
             return []
         return [json.loads(v) for v in values if v]
+
+
+class MemoryLive(Live):
+    """The same live state in this process's memory: ``geoload load --local`` has no Redis.
+
+    Its workers are threads of the process that draws the progress bars, so a dict
+    shared under a lock is all the live state needs.
+    """
+
+    def __init__(self) -> None:  # no Redis client
+        self._lock = threading.Lock()
+        self._chunks: dict[str, dict[str, int]] = {}
+        self._downloads: dict[str, dict[str, dict[str, Any]]] = {}
+        self._workers: dict[str, dict[str, Any]] = {}
+
+    def chunk_progress(self, run_id: str, dataset: str, layer: str, chunk_no: int,
+                       features: int) -> None:
+        with self._lock:
+            self._chunks.setdefault(run_id, {})[chunk_key(dataset, layer, chunk_no)] = features
+
+    def download_progress(self, run_id: str, dataset: str, done: int, total: int | None) -> None:
+        with self._lock:
+            self._downloads.setdefault(run_id, {})[dataset] = {
+                "bytes": done, "total": total, "at": time.time()}
+
+    def chunks(self, run_id: str) -> dict[str, int]:
+        with self._lock:
+            return dict(self._chunks.get(run_id, {}))
+
+    def downloads(self, run_id: str) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return dict(self._downloads.get(run_id, {}))
+
+    def heartbeat(self, worker: str, doing: dict[str, Any]) -> None:
+        with self._lock:
+            self._workers[worker] = {"worker": worker, "at": time.time(), **doing}
+
+    def forget_worker(self, worker: str) -> None:
+        with self._lock:
+            self._workers.pop(worker, None)
+
+    def workers(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._workers.values())

@@ -1,8 +1,11 @@
 """Every setting geoload reads, in one place.
 
 Settings come from the environment so that the same code runs under honcho,
-docker compose and the tests. No other module reads ``os.environ``; they take a
-:class:`Settings` (usually :func:`get`). The README lists the same table.
+docker compose and the tests; a ``.env`` file in the working directory fills what the
+environment leaves unset (as honcho and compose read it), so that ``geoload`` run by hand
+sees the same values. No other module reads ``os.environ``; they take a
+:class:`Settings` (usually :func:`get`). The README lists the same table, and
+``geoload settings`` prints each value and where it came from (:func:`effective`).
 """
 
 from __future__ import annotations
@@ -45,8 +48,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GEOLOAD_MIRROR", "mirror", "(unset)",
             "Replaces scheme and host (plus an optional path prefix) of every upstream URL."),
     Setting("GEOLOAD_TIMEZONE_RELEASE", "timezone_release", "2026c",
-            "timezone-boundary-builder release tag to load."),
+            "Pins the timezone-boundary-builder release tag to load. Unset: the newest, asked "
+            "of GitHub once a day; this default if GitHub can't be reached (with a warning)."),
+    Setting("GEOLOAD_GITHUB_API", "github_api", "https://api.github.com",
+            "GitHub's API, asked for the newest timezone-boundary-builder release."),
     Setting("GEOLOAD_QUEUE", "queue", "geoload", "RabbitMQ queue the actors consume."),
+    Setting("GEOLOAD_KEEP_VERSIONS", "keep_versions", "0",
+            "Earlier versions of each dataset kept under schema geoload_archive (read by the "
+            "workers that publish), for enqueue --rollback; 0 drops them."),
     Setting("GEOLOAD_CHUNK_FEATURES", "chunk_features", "20000",
             "Most features in one chunk message."),
     Setting("GEOLOAD_CHUNK_BYTES", "chunk_bytes", "8000000",
@@ -82,9 +91,13 @@ SETTINGS: tuple[Setting, ...] = (
             "1: each load also cuts its dataset's lookup table (geoload lookup, /api/lookup, "
             "geoload.lookup()), swapped in with its tables; 0: no lookup table (a published "
             "load drops the old one, so lookups never answer from an older version)."),
-    Setting("GEOLOAD_WORKER_PROCESSES", None, "2",
-            "Worker processes per worker group (Procfile, compose, .ci/demo)."),
-    Setting("GEOLOAD_WORKER_THREADS", None, "2", "Threads per worker process."),
+    Setting("GEOLOAD_REFRESH_DATASETS", "refresh_datasets", "published",
+            "Datasets the scheduled refresh checks, comma-separated; `published`: those "
+            "published at least once; empty: no refresh."),
+    Setting("GEOLOAD_WORKER_PROCESSES", "worker_processes", "2",
+            "Worker processes per worker group (Procfile, compose, .ci/demo, geoload worker)."),
+    Setting("GEOLOAD_WORKER_THREADS", "worker_threads", "2",
+            "Threads per worker process (and geoload load --local's default)."),
     Setting("GEOLOAD_WORKER_METRICS", "worker_metrics", "1",
             "1: workers export Dramatiq's Prometheus metrics on dramatiq_prom_port (9191)."),
     Setting("GEOLOAD_DASHBOARD_HOST", "dashboard_host", "127.0.0.1",
@@ -94,6 +107,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Bearer token / basic-auth password; required when bound beyond loopback."),
     Setting("GEOLOAD_RABBITMQ_API", "rabbitmq_api", "http://guest:guest@127.0.0.1:15672",
             "RabbitMQ management HTTP API (queue counts on the dashboard and for the sweep)."),
+    Setting("GEOLOAD_POSTGIS_PORT", None, "5432",
+            "compose: the port on the host's 127.0.0.1 where PostGIS is published (QGIS, psql)."),
 )
 
 
@@ -107,7 +122,9 @@ class Settings:
     cache_dir: Path
     mirror: str | None
     timezone_release: str
+    github_api: str
     queue: str
+    keep_versions: int
     chunk_features: int
     chunk_bytes: int
     inflight_bytes: int
@@ -126,12 +143,20 @@ class Settings:
     dashboard_port: int
     dashboard_token: str | None
     rabbitmq_api: str
+    #: Dataset names, ``published`` for those published at least once; empty: refresh off.
+    refresh_datasets: tuple[str, ...] = ("published",)
+    worker_processes: int = 2
+    worker_threads: int = 2
     lookup_tables: bool = True
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
 #: Variables whose documented default is a description, not a value.
 _UNSET = {"GEOLOAD_MIRROR", "GEOLOAD_DASHBOARD_TOKEN"}
+#: Variables where an empty value means something (not "the default").
+_EMPTY_MEANS = {"GEOLOAD_REFRESH_DATASETS"}
+#: The file that fills what the environment leaves unset, in the working directory.
+DOTENV = ".env"
 _TRUE = ("1", "true", "yes", "on")
 
 
@@ -145,12 +170,39 @@ def _convert(kind: str, text: str) -> Any:
         return float(text)
     if kind == "Path":
         return Path(text).expanduser()
+    if kind.startswith("tuple"):
+        return tuple(name for name in text.replace(",", " ").split())
     return text or None if "None" in kind else text
 
 
+def read_dotenv(path: Path) -> dict[str, str]:
+    """``KEY=value`` lines of a ``.env`` file (comments, blank lines and ``export`` allowed,
+    values optionally quoted), as honcho and compose read it; {} if there is none."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return {}
+    found: dict[str, str] = {}
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        found[key.strip()] = value
+    return found
+
+
+def process_environ() -> dict[str, str]:
+    """The process environment over the working directory's ``.env``."""
+    return {**read_dotenv(Path.cwd() / DOTENV), **os.environ}
+
+
 def from_env(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read settings from ``environ`` (default: the process environment)."""
-    env = dict(os.environ if environ is None else environ)
+    """Read settings from ``environ`` (default: the process environment over ``.env``)."""
+    env = process_environ() if environ is None else dict(environ)
     kinds = {f.name: str(f.type) for f in fields(Settings)}
     values: dict[str, Any] = {}
     for setting in SETTINGS:
@@ -160,6 +212,8 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         if setting.env == "GEOLOAD_CACHE_DIR":
             default = _default_cache_dir()
         text = env.get(setting.env) or default
+        if setting.env in _EMPTY_MEANS and setting.env in env:
+            text = env[setting.env]
         try:
             values[setting.field] = _convert(kinds[setting.field], text)
         except ValueError as exc:
@@ -178,9 +232,54 @@ def to_env(settings: Settings) -> dict[str, str]:
         if setting.field is None:
             continue
         value = getattr(settings, setting.field)
-        env[setting.env] = ("1" if value else "0") if isinstance(value, bool) else (
-            "" if value is None else str(value))
+        if isinstance(value, tuple):
+            env[setting.env] = ",".join(value)
+        else:
+            env[setting.env] = ("1" if value else "0") if isinstance(value, bool) else (
+                "" if value is None else str(value))
     return env
+
+
+@dataclass(frozen=True)
+class Effective:
+    """A setting's value as this process sees it, and where it came from."""
+
+    env: str
+    value: str
+    source: str  # "environment", ".env" or "default"
+    help: str
+
+
+#: Settings shown masked: URLs lose their password, secrets all of it.
+_SECRETS = {"GEOLOAD_DASHBOARD_TOKEN"}
+
+
+def effective(environ: Mapping[str, str] | None = None,
+              dotenv: Mapping[str, str] | None = None) -> list[Effective]:
+    """Every documented setting: its value (passwords masked) and its source.
+
+    ``environ`` and ``dotenv`` default to the process environment and the working
+    directory's ``.env``; the environment wins, as in :func:`from_env`.
+    """
+    from service.urls import mask
+
+    environ = os.environ if environ is None else environ
+    dotenv = read_dotenv(Path.cwd() / DOTENV) if dotenv is None else dotenv
+    shown = []
+    for setting in SETTINGS:
+        empty_counts = setting.env in _EMPTY_MEANS
+        if setting.env in environ and (environ[setting.env] or empty_counts):
+            value, source = environ[setting.env], "environment"
+        elif setting.env in dotenv and (dotenv[setting.env] or empty_counts):
+            value, source = dotenv[setting.env], DOTENV
+        else:
+            value, source = setting.default, "default"
+        if source != "default" and setting.env in _SECRETS:
+            value = "***" if value else ""
+        elif "://" in value or "password" in value.lower():
+            value = mask(value)
+        shown.append(Effective(setting.env, value, source, setting.help))
+    return shown
 
 
 _current: Settings | None = None

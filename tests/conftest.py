@@ -35,7 +35,7 @@ ADMIN_URL = os.environ.get("GEOLOAD_TEST_ADMIN_URL", "postgresql://postgres@127.
 #: One database per pytest session, so that concurrent sessions never see each other's tables.
 TEST_DB = os.environ.get("GEOLOAD_TEST_DB", f"geoload_test_{os.getpid()}")
 TEST_REDIS = os.environ.get("GEOLOAD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-DATA_SCHEMAS = ("gadm", "timezone", "geoload", "geoload_staging")
+DATA_SCHEMAS = ("gadm", "timezone", "geoload", "geoload_staging", "geoload_archive", "mine")
 
 
 def _database_url(name: str) -> str:
@@ -89,6 +89,8 @@ def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings
         "GEOLOAD_CHUNK_FEATURES": "150",
         "GEOLOAD_CHUNK_BYTES": "400000",
         "GEOLOAD_MAX_RETRIES": "3",
+        # pinned, so that no test asks GitHub for the newest release
+        "GEOLOAD_TIMEZONE_RELEASE": "2026c",
     }
     settings = config.from_env(env)
     config.override(settings)

@@ -200,6 +200,26 @@ def test_dashboard_binds_beyond_loopback_only_with_a_required_token():
         assert port.startswith("127.0.0.1:"), port
 
 
+def test_postgis_is_published_on_the_hosts_loopback_at_a_settable_port():
+    [port] = service("postgis")["ports"]
+    assert resolve(port, {}) == "127.0.0.1:5432:5432"
+    assert resolve(port, {"GEOLOAD_POSTGIS_PORT": "15432"}) == "127.0.0.1:15432:5432"
+    readme = (ROOT / "README.md").read_text()
+    env = env_example(only_set=True)
+    database = urlsplit(env["DATABASE_URL"])
+    shown = f"postgresql://{database.username}:{database.password}@127.0.0.1:5432/geoload"
+    assert shown.replace(database.password or "", "POSTGRES_PASSWORD") in readme
+
+
+def test_refresh_datasets_unset_means_published_and_empty_turns_it_off():
+    from service.settings import from_env
+
+    value = service("worker")["environment"]["GEOLOAD_REFRESH_DATASETS"]
+    assert value == "${GEOLOAD_REFRESH_DATASETS-published}"  # not :- (empty must stay empty)
+    assert from_env({"GEOLOAD_REFRESH_DATASETS": "published"}).refresh_datasets == ("published",)
+    assert from_env({"GEOLOAD_REFRESH_DATASETS": ""}).refresh_datasets == ()
+
+
 # --- the same commands under compose and honcho ------------------------------------------------
 
 def test_compose_runs_the_procfile_commands():

@@ -6,14 +6,17 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from devtools.bench import data, memory, peers, report, runner
+from devtools.bench import data, memory, peers, profile, report, runner
 from devtools.testdata.server import serve
-from service import cli
+from service import catalog, cli
 from service import settings as config
+from service.fetch.mirror import source_url
 from service.ledger import runs as run_ledger
 from service.postgres import connect
 from service.settings import Settings
@@ -22,7 +25,8 @@ from service.settings import Settings
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m devtools.bench", description=__doc__)
     p.add_argument("datasets", nargs="*", default=["timezone", "gadm"])
-    p.add_argument("--size", default="bench", help="generated data size: tiny, small, bench")
+    p.add_argument("--size", default="dense",
+                   help="generated data size: tiny, small, bench, dense (GADM's density)")
     p.add_argument("--gadm", help="path or URL of a GADM levels zip instead of generated data")
     p.add_argument("--timezone", help="path or URL of a timezone shapefile zip")
     p.add_argument("--data", type=Path, help="where generated data is kept (reused)")
@@ -32,8 +36,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="threads per worker process")
     p.add_argument("--database", default="geoload_bench", help="database to load into")
     p.add_argument("--no-ogr2ogr", action="store_true", help="skip ogr2ogr")
+    p.add_argument("--no-peers", action="store_true",
+                   help="skip the user's script, shp2pgsql, geopandas and DuckDB")
     p.add_argument("--memory", action="store_true",
                    help="also load a file 1/4 the size and compare the worker's peak RSS")
+    p.add_argument("--profile", action="store_true",
+                   help="also load each dataset once more, sampled: CPU seconds per stage for "
+                        "the workers and PostgreSQL's backends")
     p.add_argument("--json", type=Path, help="also write the table as JSON here")
     return p.parse_args(argv)
 
@@ -47,11 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     data.assemble(root, settings, args.size, {"gadm": args.gadm, "timezone": args.timezone})
     rows: list[report.Row] = []
     notes: list[str] = []
+    profiles: list[dict[str, Any]] = []
     try:
         with serve(root) as server:
             settings = replace(settings, mirror=server.url)
             for dataset in args.datasets:
                 rows += bench_dataset(settings, dataset, args, root, work)
+                if args.profile:
+                    profiles.append(profile.profile_once(settings, dataset, args.workers,
+                                                         args.threads, work))
                 if args.memory:
                     one = next(r for r in rows
                                if r.dataset == dataset and r.way == "geoload 1 worker")
@@ -69,8 +82,11 @@ def main(argv: list[str] | None = None) -> int:
                  "127.0.0.1, extraction and the atomic swap.")
     entries = report.table(rows)
     print(report.render(entries, notes))
+    for found in profiles:
+        print("\n" + profile.render(found))
     if args.json:
-        args.json.write_text(json.dumps({"rows": entries, "notes": notes}, indent=2))
+        args.json.write_text(json.dumps({"rows": entries, "notes": notes,
+                                         "profiles": profiles}, indent=2))
     return cli.EXIT_OK
 
 
@@ -80,26 +96,61 @@ def bench_dataset(settings: Settings, dataset: str, args: argparse.Namespace, ro
     mid-benchmark slows every way alike: ratios are taken within a round."""
     ours = {n: report.Row(dataset, f"geoload {n} worker" + ("s" if n > 1 else ""))
             for n in dict.fromkeys((1, args.workers))}
-    source = peers.ogr2ogr_source(data.local_file(root, dataset, settings), dataset,
-                                  settings, work)
-    ogr = (report.Row(dataset, "ogr2ogr")
-           if not args.no_ogr2ogr and peers.ogr2ogr_available() else None)
+    archive = data.local_file(root, dataset, settings)
+    source = peers.ogr2ogr_source(archive, dataset, settings, work)
+    job = peers.Job(dataset, archive, source_url(catalog.get(dataset), settings), source,
+                    settings, work)
+    others = [] if args.no_peers else [(p, report.Row(dataset, p.way, note=p.missing()))
+                                       for p in peers.OTHERS if p.applies(job)]
+    ogr = (report.Row(dataset, "ogr2ogr", note=peers.OGR2OGR.missing())
+           if not args.no_ogr2ogr else None)
     validity = report.Row(dataset, peers.VALIDATION_WAY)
     floor = report.Row(dataset, "raw binary COPY")
     dumps: dict[str, Path] = {}
+    expected: dict[str, int] = {}
     for _ in range(args.runs):
         for processes, row in ours.items():
             timed = runner.geoload_once(settings, dataset, processes, args.threads, work)
-            row.add(timed.seconds, timed.cpu)
+            row.add(timed.seconds, timed.cpu, timed.own_cpu)
             row.peak_rss = max(row.peak_rss or 0, timed.peak_rss)
             print(f"  {dataset} {row.way}: {timed.seconds:.2f} s, peak RSS "
                   f"{timed.peak_rss / 2**20:.0f} MB", file=sys.stderr, flush=True)
+        expected = expected or peers.expected_counts(dataset, settings)
         if ogr:
-            ogr.add(*peers.run_ogr2ogr(source, dataset, settings))
+            run_peer(peers.OGR2OGR, ogr, job, expected)
+        for peer, row in others:
+            run_peer(peer, row, job, expected)
         validity.add(peers.validation_seconds(source))
         dumps = dumps or peers.dump_final_rows(dataset, settings, work)
         floor.add(*peers.run_copy_floor(dumps, settings))
-    return [*ours.values(), *([ogr] if ogr else []), validity, floor]
+    return [*ours.values(), *([ogr] if ogr else []), *(row for _, row in others), validity,
+            floor]
+
+
+def run_peer(peer: peers.Peer, row: report.Row, job: peers.Job, expected: dict[str, int]) -> None:
+    """One run of ``peer``, verified against geoload's result; a failure ends its runs and
+    is noted in its row, a skipped peer is not run."""
+    if row.note:
+        return
+    try:
+        seconds, cpu, own = peer.run(job)
+        peers.verify(job.settings, peer.schema, expected)
+    except Exception as exc:  # noqa: BLE001 - any failure is the row's note
+        row.note = f"failed: {describe(exc)}"
+        print(f"  {job.dataset} {row.way}: {row.note}", file=sys.stderr, flush=True)
+        return
+    row.add(seconds, cpu, own)
+    print(f"  {job.dataset} {row.way}: {seconds:.2f} s, own CPU {own:.1f} s", file=sys.stderr,
+          flush=True)
+
+
+def describe(exc: BaseException) -> str:
+    """The error in one line; a command's own last line of stderr where there is one."""
+    if isinstance(exc, subprocess.CalledProcessError):
+        err = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
+        return f"{exc.cmd[0]} exited {exc.returncode}" + (f": {err[-1][:200]}" if err else "")
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200] if text else ''}"
 
 
 def enqueue_row(settings: Settings, runs: int) -> report.Row:

@@ -6,14 +6,17 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pika
 import psycopg
 from psycopg import sql
 
 from devtools.bench.cpu import Busy
+from devtools.bench.own import OwnCPU, descendants
 from devtools.workers import ROOT, WorkerGroup
 from service import catalog
 from service.ledger.status import RunStatus, run_status
@@ -32,30 +35,37 @@ class Timed:
     processes: int
     threads: int
     cpu: float | None = None
+    #: CPU seconds of the worker processes and the database's backends alone.
+    own_cpu: float | None = None
     #: Each worker process's peak RSS, and the bytes the cache took on disk by the end.
     peaks: tuple[int, ...] = ()
     cache_bytes: int = 0
 
 
 def geoload_once(settings: Settings, dataset: str, processes: int, threads: int,
-                 work: Path) -> Timed:
+                 work: Path, *, env: dict[str, str] | None = None,
+                 around: AbstractContextManager[Any] | None = None) -> Timed:
     """Load ``dataset`` once with a fresh cache: download included, worker start excluded.
 
     ``seconds`` runs from the first message picked up to the dataset published, from
     the load's own timestamps in ``geoload.loads``; ``cpu`` is the machine's busy CPU
     seconds from the enqueue to the run's end (the workers', PostgreSQL's, the file server's).
+    ``env`` is added to the workers' environment; ``around`` is entered for the timed part
+    (the profiler's samplers).
     """
     cache = work / f"cache-{time.time_ns()}"
     run_settings = replace(settings, cache_dir=cache)
     purge(run_settings)
     group = WorkerGroup(run_settings, processes=processes, threads=threads,
-                        log=work / "workers.log")
+                        log=work / "workers.log", **(env or {}))
     try:
         group.wait_ready()
         started = time.perf_counter()
-        with Busy() as busy:
+        own = OwnCPU(settings.database_url, in_process=False,
+                     pids=lambda: descendants(group.proc.pid))
+        with around or nullcontext(), Busy() as busy, own:
             run_id = _start(run_settings, dataset)
-            status = _wait(run_settings, run_id)
+            status = _wait(run_settings, run_id, own.sampler.exclude)
         wall = time.perf_counter() - started
         peaks = tuple(sorted(group.peak_rss_bytes().values(), reverse=True))
         cache_bytes = disk_usage(cache)
@@ -68,7 +78,7 @@ def geoload_once(settings: Settings, dataset: str, processes: int, threads: int,
     assert load.started_at and load.finished_at
     seconds = (load.finished_at - load.started_at).total_seconds()
     return Timed(seconds, wall, max(peaks, default=0), processes, threads, busy.seconds,
-                 peaks, cache_bytes)
+                 own.seconds, peaks, cache_bytes)
 
 
 def disk_usage(folder: Path) -> int:
@@ -97,10 +107,13 @@ def _start(settings: Settings, dataset: str) -> str:
         return start(settings, conn, broker, [catalog.get(dataset)], origin="bench").run_id
 
 
-def _wait(settings: Settings, run_id: str, timeout: float = 3600) -> RunStatus:
+def _wait(settings: Settings, run_id: str, unwatched: set[int],
+          timeout: float = 3600) -> RunStatus:
+    """Poll until the run ends; this connection's backend goes in ``unwatched``."""
     live = Live(settings)
     deadline = time.monotonic() + timeout
     with connect(settings, autocommit=True) as conn:
+        unwatched.add(conn.info.backend_pid)
         while time.monotonic() < deadline:
             status = run_status(conn, live, run_id)
             if status is not None and status.finished:

@@ -37,7 +37,10 @@ class Size:
 SIZES: dict[str, Size] = {
     "tiny": Size(features=300, zones=12, vertices=20_000),  # unit tests, well under 1 s
     "small": Size(features=3_000, zones=60, vertices=300_000),  # end-to-end tests, ~1 s
-    "bench": Size(features=150_000, zones=445, vertices=8_000_000),  # benchmarks, ~25 s
+    "bench": Size(features=150_000, zones=445, vertices=8_000_000),  # ~120 vertices/feature
+    # The benchmark's default: GADM's density (at least 150 vertices per feature, as the
+    # real file's 36 M over 191,367 features in issue 17), 150,000 features over six levels.
+    "dense": Size(features=150_000, zones=445, vertices=8_000_000, vertex_scale=1.3),
     # GADM 4.1's scale: 400,172 features in its per-level counts (REAL_COUNTS), about 159
     # vertices per feature (at least 150 asked for), 64 M in all; ~2.5 min, ~1 GB.
     "world": Size(features=400_172, zones=445, vertices=8_000_000, vertex_scale=1.3),
@@ -129,3 +132,20 @@ def _save(path: Path, params: dict[str, Any], manifest: dict[str, Any]) -> None:
     tmp = record.with_name(record.name + ".part")
     tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, record)
+
+
+def make_timezone_variants(root: Path, release: str, *, zones: int = 12,
+                           vertices: int = 20_000) -> dict[str, TimezoneManifest]:
+    """Every timezone-boundary-builder asset of ``release`` but the default one (which
+    :func:`generate` writes), each with its own zones, at upstream's paths under ``root``."""
+    from service.catalog.timezone import RELEASES_URL, VARIANTS
+
+    made = {}
+    for n, (name, (asset, *_)) in enumerate(VARIANTS.items()):
+        if asset == "timezones-with-oceans":
+            continue
+        url = RELEASES_URL.format(release=release, asset=asset)
+        made[name] = make_timezone_zip(root / mirror_path(url), zones=zones + n,
+                                       vertices=vertices, seed=20 + n,
+                                       stem="combined-shapefile" + asset.removeprefix("timezones"))
+    return made

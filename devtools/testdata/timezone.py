@@ -52,8 +52,10 @@ class TimezoneManifest(JsonManifest):
 
 
 def make_timezone_zip(out_zip: Path, *, zones: int = 60, vertices: int = 300_000,
-                      seed: int = 1) -> TimezoneManifest:
-    """Write a zipped ``combined-shapefile-with-oceans`` shapefile with ``zones`` features."""
+                      seed: int = 1, stem: str = STEM) -> TimezoneManifest:
+    """Write a zipped ``combined-shapefile-with-oceans`` shapefile with ``zones`` features;
+    ``stem`` names the shapefile of another variant (``combined-shapefile-now``...)."""
+    members = tuple(f"{stem}.{ext}" for ext in ("shp", "shx", "dbf", "prj", "cpg"))
     out_zip = Path(out_zip)
     out_zip.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 10])
@@ -61,12 +63,12 @@ def make_timezone_zip(out_zip: Path, *, zones: int = 60, vertices: int = 300_000
     layout = _layout(zones, vertices, rng)
     total = polygons = multis = holes = 0
     with tempfile.TemporaryDirectory(dir=out_zip.parent, prefix=".tz-") as tmp:
-        shp = Path(tmp) / f"{STEM}.shp"
+        shp = Path(tmp) / f"{stem}.shp"
         for b, (start, stop) in enumerate(g.batches(layout.vertex_budget(), _BATCH_VERTICES)):
             built = g.build(layout.slice(start, stop), np.random.default_rng([seed, 11, b]))
             table = pa.table({"tzid": pa.array(tzids[start:stop], pa.string()),
                               "geometry": pa.array(shapely.to_wkb(built.geoms), pa.binary())})
-            pyogrio.raw.write_arrow(table, str(shp), layer=STEM, driver="ESRI Shapefile",
+            pyogrio.raw.write_arrow(table, str(shp), layer=stem, driver="ESRI Shapefile",
                                     geometry_name="geometry", geometry_type="Polygon",
                                     crs="EPSG:4326", encoding="UTF-8", append=b > 0)
             kinds = shapely.get_type_id(built.geoms)
@@ -76,11 +78,11 @@ def make_timezone_zip(out_zip: Path, *, zones: int = 60, vertices: int = 300_000
             multis += int((kinds == shapely.GeometryType.MULTIPOLYGON).sum())
             del built, table
         pin_dbf_date(shp.with_suffix(".dbf"))
-        write_zip(out_zip, [(Path(tmp) / name, name) for name in MEMBERS])
+        write_zip(out_zip, [(Path(tmp) / name, name) for name in members])
     return TimezoneManifest(
         path=out_zip, features=zones, vertices=total, polygons=polygons,
         multipolygons=multis, invalid=int((layout.defect != g.NO_DEFECT).sum()), holes=holes,
-        sha256=sha256_file(out_zip), size=out_zip.stat().st_size, tzids=tzids,
+        sha256=sha256_file(out_zip), size=out_zip.stat().st_size, tzids=tzids, members=members,
         params={"zones": zones, "vertices": vertices, "seed": seed},
     )
 

@@ -11,16 +11,23 @@ import difflib
 
 from service.catalog.gadm import GADM
 from service.catalog.model import Dataset, Field, Layer, Source
-from service.catalog.timezone import TIMEZONE
+from service.catalog.timezone import TIMEZONES
 from service.errors import UnknownDataset
 
-DATASETS: dict[str, Dataset] = {d.name: d for d in (GADM, TIMEZONE)}
+DATASETS: dict[str, Dataset] = {d.name: d for d in (GADM, *TIMEZONES)}
 
-__all__ = ["DATASETS", "Dataset", "Field", "Layer", "Source", "get", "names", "resolve"]
+__all__ = ["DATASETS", "Dataset", "Field", "Layer", "Source", "get", "names", "refreshed",
+           "resolve"]
 
 
 def names() -> list[str]:
     return sorted(DATASETS)
+
+
+def refreshed(loaded: set[str]) -> list[str]:
+    """What the scheduled refresh checks: the datasets always kept current, and every other
+    one that was ever ``loaded`` (a time zone variant someone asked for)."""
+    return [name for name in names() if DATASETS[name].always_refreshed or name in loaded]
 
 
 def get(name: str) -> Dataset:

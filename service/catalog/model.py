@@ -45,7 +45,8 @@ class Layer:
     the GADM keys that join one level to the next. ``feature_key`` is the field that
     names a feature to a person (GADM's ``GID_k``), shown beside its fid in warnings.
     ``keep_other_fields``: load fields the catalog does not list (with a warning);
-    False when the catalog declares the table's whole shape.
+    False when the catalog declares the table's whole shape. ``level``: the
+    administrative level the layer holds, for ``--levels`` (None: not a level).
     """
 
     name: str
@@ -55,6 +56,7 @@ class Layer:
     key: str = SOURCE_FID
     indexes: tuple[str, ...] = ()
     feature_key: str | None = None
+    level: int | None = None
 
     def __post_init__(self) -> None:
         _check_layer_names(self)
@@ -75,6 +77,9 @@ class Source:
     ``url`` may hold ``{release}``, filled from the setting named by
     ``release_setting``. ``member`` is a glob for the file to read inside the
     archive. ``sha256`` pins the content where upstream's file never changes.
+    ``layer`` spells a catalog layer's name as this file does (GADM's per-country
+    files call ``ADM_1`` ``ADM_ADM_1``). ``user``: a user's own file (``--source``), a
+    URL fetched as given (no mirror) or a local path read in place.
     """
 
     url: str
@@ -82,11 +87,23 @@ class Source:
     archive: str | None = "zip"
     release_setting: str | None = None
     sha256: str | None = None
+    layer: str = "{name}"
+    user: bool = False
+
+    def layer_name(self, catalog_name: str) -> str:
+        return self.layer.format(name=catalog_name)
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """A named dataset: its source, its layers and its licence."""
+    """A named dataset: its source, its layers and its licence.
+
+    ``parts`` is where upstream also publishes the dataset one file per country, its URL
+    holding ``{part}`` (a GID_0 code); ``part_codes`` lists the codes it publishes.
+    ``prefix`` starts the names of its staging and retired tables, where the dataset's
+    name would make them too long (see :attr:`stem`). ``always_refreshed``: the scheduled
+    refresh checks it even before its first load (others, once they were loaded).
+    """
 
     name: str
     title: str
@@ -94,6 +111,15 @@ class Dataset:
     layers: tuple[Layer, ...]
     licence: str
     homepage: str
+    parts: Source | None = None
+    part_codes: tuple[str, ...] = ()
+    prefix: str | None = None
+    always_refreshed: bool = True
+
+    @property
+    def stem(self) -> str:
+        """What the names of its staging and retired tables start with."""
+        return self.prefix or self.name
 
     def __post_init__(self) -> None:
         _check_dataset_names(self)
@@ -155,7 +181,7 @@ def _check_dataset_names(dataset: Dataset) -> None:
                               "would be one", dataset=dataset.name,
                               hint="give each layer's table a name of its own")
         seen[layer.table_name] = layer.name
-        longest = names.longest_derived(dataset.name, layer.table_name, layer.key,
+        longest = names.longest_derived(dataset.stem, layer.table_name, layer.key,
                                         layer.indexes)
         if len(longest.encode()) > names.MAX_BYTES:
             raise ConfigError(f"layer {layer.name!r}: name {longest!r} would be "

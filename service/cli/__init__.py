@@ -1,5 +1,7 @@
 """The command-line faces: thin over the library, sharing exit codes and one-line errors.
 
+``geoload`` (:mod:`~service.cli.main`, also ``python -m service.cli``) is the one command;
+its subcommands reuse the modules below and their parsers:
 ``python -m service.enqueue`` (:mod:`~service.cli.enqueue`), ``service.status``
 (:mod:`~service.cli.status`), ``service.datasets`` (:mod:`~service.cli.datasets`) and
 ``service.wait`` (:mod:`~service.cli.wait`); :mod:`~service.cli.progress` draws a run's

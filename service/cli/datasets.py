@@ -13,11 +13,21 @@ from service.fetch.mirror import source_url
 from service.urls import mask
 
 
+def build_parser(prog: str = "python -m service.datasets",
+                 epilog: str | None = None) -> argparse.ArgumentParser:
+    """The options, shared by ``python -m service.datasets`` and ``geoload datasets``."""
+    parser = argparse.ArgumentParser(prog=prog, description="List the datasets geoload can load.",
+                                     epilog=epilog,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m service.datasets",
-                                     description="List the datasets geoload can load.")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
     settings = config.get()
     entries: list[dict[str, Any]] = [{
         "name": d.name, "title": d.title, "url": d.url(settings),

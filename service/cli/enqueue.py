@@ -18,18 +18,23 @@ from typing import TYPE_CHECKING
 
 from service import catalog, cli
 from service import settings as config
+from service.cli import choices
 
 if TYPE_CHECKING:
     from dramatiq.brokers.rabbitmq import RabbitmqBroker
     from psycopg import Connection
 
     from service.catalog import Dataset
+    from service.live import Live
     from service.pipeline.start import Started
 
 
-def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m service.enqueue",
-                                     description="Load datasets into PostGIS through the workers.")
+def build_parser(prog: str = "python -m service.enqueue", epilog: str | None = None,
+                 description: str = "Load datasets into PostGIS through the workers."
+                 ) -> argparse.ArgumentParser:
+    """The enqueue options, shared by ``python -m service.enqueue`` and ``geoload load``."""
+    parser = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("datasets", nargs="*", metavar="DATASET",
                         help=f"datasets to load: {', '.join(catalog.names())}")
     parser.add_argument("--all", action="store_true", help="every dataset in the catalog")
@@ -45,18 +50,38 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--if-changed", action="store_true",
                         help="ask upstream first; enqueue only datasets with a new version "
                              "(default: every dataset), as the scheduled refresh does")
-    return parser.parse_args(argv)
+    parser.add_argument("--rollback", metavar="DATASET", default=None,
+                        help="put the previous kept version of DATASET back (in --schema if "
+                             "given), atomically; needs GEOLOAD_KEEP_VERSIONS")
+    choices.add_arguments(parser)
+    return parser
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
-    names = catalog.names() if args.all or (args.if_changed and not args.datasets) \
-        else args.datasets
-    if not names:
+    return run(parse(argv))
+
+
+def chosen(args: argparse.Namespace) -> list[Dataset]:
+    """The datasets the arguments name; a usage error if none. ``--if-changed`` alone
+    names none here: it checks what :func:`service.pipeline.refresh.checked` gives."""
+    names = catalog.names() if args.all else args.datasets
+    if not names and not args.if_changed:
         raise cli.fail(f"name at least one dataset ({', '.join(catalog.names())}) or --all",
                        cli.EXIT_USAGE)
-    datasets = catalog.resolve(names)
+    return catalog.resolve(names) if names else []
+
+
+def run(args: argparse.Namespace) -> int:
+    """Enqueue what ``args`` (from :func:`build_parser`) asks for, through RabbitMQ."""
+    if args.rollback:
+        return _rollback(args)
+    datasets = chosen(args)
     settings = config.get()
+    options = choices.options(args, datasets, settings)
     from service import live
     from service.pipeline import broker as messaging
     from service.pipeline.start import start
@@ -68,11 +93,33 @@ def main(argv: list[str] | None = None) -> int:
         messaging.check(broker, settings)
         if args.if_changed:
             return _if_changed(settings, conn, broker, datasets, args)
-        started = start(settings, conn, broker, datasets, strict=args.strict)
-        _report(started, args.json)
+        started = start(settings, conn, broker, datasets, strict=args.strict, options=options)
+        report(started, args.json)
         if not args.wait:
             return cli.EXIT_OK
         return wait(conn, settings, started.run_id, args.timeout, as_json=args.json)
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    """``--rollback gadm``: the swap back runs here, in one transaction; no worker needed."""
+    from dataclasses import asdict
+
+    from service.catalog.options import resolve
+    from service.pipeline.versions import rollback
+    from service.postgres import connect
+
+    ds = catalog.get(args.rollback)
+    settings = config.get()
+    target = resolve(ds, settings, schema=args.schema).schema or ""
+    with connect(settings, autocommit=True) as conn:
+        done = rollback(conn, ds, target, limit=settings.keep_versions)
+    if args.json:
+        print(json.dumps(asdict(done)), flush=True)
+    else:
+        print(f"run {done.run_id}: {done.dataset} rolled back to the version load "
+              f"{done.restored_load} published (release {done.release or '—'}): "
+              f"{', '.join(done.tables)}", flush=True)
+    return cli.EXIT_OK
 
 
 def _if_changed(settings: config.Settings, conn: Connection, broker: RabbitmqBroker,
@@ -80,7 +127,8 @@ def _if_changed(settings: config.Settings, conn: Connection, broker: RabbitmqBro
     """The scheduler's check, by hand: exit 1 if upstream could not be asked about a dataset."""
     from service.pipeline import refresh
 
-    outcome = refresh.refresh(settings, conn, broker, datasets, origin="cli",
+    outcome = refresh.refresh(settings, conn, broker, datasets or refresh.checked(conn),
+                              origin="cli",
                               strict=args.strict)
     if args.json:
         print(json.dumps(outcome.as_json()), flush=True)
@@ -99,7 +147,7 @@ def _if_changed(settings: config.Settings, conn: Connection, broker: RabbitmqBro
     return max(code, wait(conn, settings, outcome.run_id, args.timeout, as_json=args.json))
 
 
-def _report(started: Started, as_json: bool) -> None:
+def report(started: Started, as_json: bool) -> None:
     from dataclasses import asdict
 
     data = asdict(started)
@@ -113,14 +161,17 @@ def _report(started: Started, as_json: bool) -> None:
 
 
 def wait(conn: Connection, settings: config.Settings, run_id: str, timeout: float | None,
-         *, as_json: bool = False) -> int:
-    """Draw progress until the run ends; the exit code says whether all was published."""
+         *, as_json: bool = False, live: Live | None = None) -> int:
+    """Draw progress until the run ends; the exit code says whether all was published.
+
+    ``live``: where in-flight progress is (default: Redis).
+    """
     from service.cli import progress
     from service.data_warnings import line
     from service.ledger.status import Poller, superseded
     from service.live import Live
 
-    poll = Poller(settings, Live(settings), run_id, conn)
+    poll = Poller(settings, live or Live(settings), run_id, conn)
     final = progress.watch(poll, timeout=timeout)
     if final is None:
         raise cli.fail(f"run {run_id} disappeared", cli.EXIT_FAILED)
@@ -134,6 +185,9 @@ def wait(conn: Connection, settings: config.Settings, run_id: str, timeout: floa
                   file=sys.stderr)
         elif dataset.status == "superseded":
             print(f"geoload: {dataset.dataset} {superseded(dataset)}", file=sys.stderr)
+        elif dataset.status == "cancelled":
+            print(f"geoload: {dataset.dataset} cancelled; the live tables are as they were",
+                  file=sys.stderr)
     if not final.finished:
         print(f"geoload: run {run_id} still {final.status} after {timeout}s", file=sys.stderr)
         return cli.EXIT_FAILED

@@ -25,19 +25,25 @@ from service.live import Live
 from service.postgres import connect
 
 
-def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m service.status",
-                                     description="Show a run's progress and outcome.")
+def build_parser(prog: str = "python -m service.status",
+                 epilog: str | None = None) -> argparse.ArgumentParser:
+    """The status options, shared by ``python -m service.status`` and ``geoload status``."""
+    parser = argparse.ArgumentParser(prog=prog, description="Show a run's progress and outcome.",
+                                     epilog=epilog,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_id", nargs="?", help="a run id printed by enqueue")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--wait", action="store_true", help="follow the run until it ends")
     parser.add_argument("--changes", action="store_true",
                         help="what each published dataset's new release changed (by key)")
-    return parser.parse_args(argv)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
     settings = config.get()
     with connect(settings, autocommit=True) as conn:
         schema.ensure(conn)
@@ -85,7 +91,8 @@ def render(run: RunStatus) -> str:
     for d in run.datasets:
         lines.append(f"  {d.dataset:<10} {d.status:<10} {d.loaded:>9,} / {d.total:,} features"
                      + (f"  release {d.release}" if d.release else "")
-                     + ("  strict" if d.strict else ""))
+                     + ("  strict" if d.strict else "")
+                     + (f"  {d.options}" if d.options else ""))
         if d.error:
             lines.append(f"    error ({d.error_step}): {d.error}")
         if d.superseded_by:

@@ -14,26 +14,38 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from service import catalog, lookup
+from service.catalog.options import LoadOptions
 from service.changes import key_of as changes_key
 from service.dashboard import changes as changes_view
 from service.dashboard import rates
 from service.dashboard.context import Context
 from service.dashboard.errors import HTTPError
-from service.errors import GeoloadError, ServiceUnavailable, UnknownDataset
+from service.errors import (
+    GeoloadError,
+    NothingToRetry,
+    ServiceUnavailable,
+    UnknownDataset,
+    UnknownRun,
+)
+from service.ledger import archive as kept_versions
 from service.ledger import changes as stored_changes
 from service.ledger import history
 from service.ledger import runs as run_ledger
+from service.ledger.archive import Kept
 from service.ledger.history import LatestLoad, LiveLoad
 from service.ledger.status import run_status
 from service.live import HEARTBEAT_TTL_S
 from service.pipeline import broker as messaging
-from service.pipeline import dead_letters
-from service.pipeline.start import start
+from service.pipeline import dead_letters, refresh
+from service.pipeline.cancel import cancel
+from service.pipeline.start import retry, start
 from service.postgres import reused
+from service.publish import archive
 from service.urls import mask
 
 #: A worker silent for longer than this is shown as stale (it beats every 5 s).
@@ -92,20 +104,65 @@ def run(ctx: Context, query: Query, run_id: str) -> dict[str, Any]:
 
 
 def datasets(ctx: Context, query: Query) -> dict[str, Any]:
-    """What is loaded now, per catalog dataset, with the load that put it there."""
+    """What is loaded now, per catalog dataset, with the load that put it there, and what
+    the scheduled refresh checks next."""
     with ctx.db() as conn:
         live = history.published(conn)
+        elsewhere = history.published_elsewhere(conn)
         latest = history.latest(conn)
+        kept = kept_versions.versions(conn)
+        kept_bytes = archive.sizes(conn, [k.archive_table for k in kept])
         sizes = history.table_bytes(conn, [layer.table for d in catalog.DATASETS.values()
                                            for layer in d.layers])
+        scheduled = _refresh(ctx, conn)
         reports = {name: stored_changes.load(conn, load.load_id) for name, load in live.items()}
-    found = [_dataset(ds, live.get(name), latest.get(name), sizes)
-             for name, ds in sorted(catalog.DATASETS.items())]
-    for dataset in found:
-        load = live.get(dataset["dataset"])
-        dataset["changes"] = changes_view.view(reports.get(dataset["dataset"]),
-                                               load.load_id if load else None)
-    return {"datasets": found}
+    return {"datasets": [{**_dataset(ds, live.get(name), latest.get(name), sizes),
+                          "elsewhere": [_elsewhere(load) for load in elsewhere
+                                        if load.dataset == name],
+                          "kept": _kept([k for k in kept if k.dataset == name], kept_bytes),
+                          "changes": changes_view.view(reports.get(name), _load_id(live, name))}
+                         for name, ds in sorted(catalog.DATASETS.items())],
+            "refresh": scheduled}
+
+
+def _load_id(live: Mapping[str, LiveLoad], dataset: str) -> int | None:
+    load = live.get(dataset)
+    return load.load_id if load else None
+
+
+def _refresh(ctx: Context, conn: Any) -> dict[str, Any]:
+    """The next scheduled check and the datasets it covers (GEOLOAD_REFRESH_DATASETS)."""
+    found: dict[str, Any] = {"cron": ctx.settings.refresh_cron, "next": None, "covers": [],
+                             "setting": ",".join(ctx.settings.refresh_datasets), "error": None}
+    try:
+        chosen = refresh.targets(ctx.settings, conn)
+        found["covers"] = [{"dataset": t.label, "why": t.why} for t in chosen]
+        if chosen:
+            found["next"] = datetime.fromisoformat(refresh.next_check(ctx.settings).isoformat())
+    except GeoloadError as exc:
+        found["error"] = str(exc)
+    return found
+
+
+def _kept(tables: list[Kept], sizes: dict[str, int]) -> list[dict[str, Any]]:
+    """Earlier versions kept under geoload_archive (GEOLOAD_KEEP_VERSIONS), newest first,
+    with the space each takes."""
+    versions: dict[tuple[str, int], dict[str, Any]] = {}
+    for k in tables:
+        version = versions.setdefault((k.target_schema, k.load_id), {
+            "schema": k.target_schema, "load_id": k.load_id, "release": k.release,
+            "archived_at": k.archived_at, "tables": [], "bytes": 0})
+        version["tables"].append(f"{archive.ARCHIVE}.{k.archive_table}")
+        version["bytes"] += sizes.get(k.archive_table, 0)
+    return list(versions.values())
+
+
+def _elsewhere(load: LiveLoad) -> dict[str, Any]:
+    """A version published into a schema of a user's choosing (``--schema``)."""
+    options = LoadOptions.from_json(load.options)
+    return {"schema": load.target_schema, "run_id": load.run_id, "release": load.release,
+            "finished_at": load.finished_at, "options": options.describe() if options else "",
+            "tables": sorted(str(layer.get("table")) for layer in (load.layers or {}).values())}
 
 
 def _dataset(ds: catalog.Dataset, load: LiveLoad | None, latest: LatestLoad | None,
@@ -128,6 +185,8 @@ def _dataset(ds: catalog.Dataset, load: LiveLoad | None, latest: LatestLoad | No
         version = {key: getattr(load, key) for key in (
             "load_id", "run_id", "release", "etag", "last_modified", "bytes", "sha256",
             "fetched_at", "finished_at")}
+        options = LoadOptions.from_json(load.options)
+        version["options"] = options.describe() if options else ""
         version["source_url"] = mask(load.source_url) if load.source_url else None
     newer = latest if latest and (load is None or latest.load_id != load.load_id) else None
     return {
@@ -232,27 +291,38 @@ def start_run(ctx: Context, fields: Fields) -> dict[str, Any]:
     return _start(ctx, names, None)
 
 
-def _failed_datasets(ctx: Context, run_id: str) -> list[str]:
-    with ctx.db() as conn:
-        found = run_status(conn, None, run_id)
-    if found is None:
-        raise HTTPError(404, f"no run {run_id!r}")
-    return [d.dataset for d in found.datasets if d.status == "failed"]
+def _retry(ctx: Context, run_id: str, datasets: list[str] | None) -> dict[str, Any]:
+    try:
+        with ctx.db() as conn, ctx.broker() as broker:
+            started = retry(ctx.settings, conn, broker, run_id, datasets=datasets,
+                            origin="dashboard")
+    except UnknownRun as exc:
+        raise HTTPError(404, f"no run {run_id!r}") from exc
+    except NothingToRetry as exc:
+        raise HTTPError(409, exc.problem, hint=exc.hint) from exc
+    return {"run_id": started.run_id, "datasets": started.datasets, "retry_of": run_id,
+            "url": f"/runs/{started.run_id}"}
 
 
 def retry_run(ctx: Context, fields: Fields, run_id: str) -> dict[str, Any]:
-    """A new run of the datasets that failed in ``run_id``."""
-    failed = _failed_datasets(ctx, run_id)
-    if not failed:
-        raise HTTPError(409, f"run {run_id} has no failed dataset to retry")
-    return _start(ctx, failed, run_id)
+    """A new run of the datasets that failed or were cancelled in ``run_id``."""
+    return _retry(ctx, run_id, None)
 
 
 def retry_dataset(ctx: Context, fields: Fields, run_id: str, dataset: str) -> dict[str, Any]:
-    """A new run of one dataset that failed in ``run_id``."""
-    if dataset not in _failed_datasets(ctx, run_id):
-        raise HTTPError(409, f"{dataset!r} did not fail in run {run_id}")
-    return _start(ctx, [dataset], run_id)
+    """A new run of one dataset that failed or was cancelled in ``run_id``."""
+    return _retry(ctx, run_id, [dataset])
+
+
+def cancel_run(ctx: Context, fields: Fields, run_id: str) -> dict[str, Any]:
+    """Cancel ``run_id``: its unfinished loads end now; a finished run is left as it is."""
+    try:
+        with ctx.db() as conn:
+            outcome = cancel(conn, run_id, by="dashboard")
+    except UnknownRun as exc:
+        raise HTTPError(404, f"no run {run_id!r}") from exc
+    return {"run_id": run_id, "cancelled": outcome.cancelled, "ended": outcome.ended,
+            "noop": outcome.noop, "dropped": outcome.dropped, "url": f"/runs/{run_id}"}
 
 
 def _dead_letter_action(ctx: Context, message_id: str, *, requeue: bool) -> dict[str, Any]:

@@ -40,6 +40,7 @@ STATIC_CACHE = "max-age=300"
 ACTIONS = (
     ("/api/runs", api.start_run),
     ("/api/runs/{run_id}/retry", api.retry_run),
+    ("/api/runs/{run_id}/cancel", api.cancel_run),
     ("/api/runs/{run_id}/datasets/{dataset}/retry", api.retry_dataset),
     ("/api/dead-letters/{message_id}/requeue", api.requeue),
     ("/api/dead-letters/{message_id}/discard", api.discard),

@@ -97,7 +97,8 @@ class LoadCollector(Collector):
     def _runs(states: dict[str, list[str]]) -> Metric:
         runs = GaugeMetricFamily("geoload_runs", "Runs by status", labels=["status"])
         counted = Counter(run_state(s) for s in states.values())
-        for status in ("queued", "running", "failing", "failed", "superseded", "succeeded"):
+        for status in ("queued", "running", "failing", "failed", "cancelled", "superseded",
+                       "succeeded"):
             runs.add_metric([status], counted.get(status, 0))
         return runs
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from service.catalog import Dataset
 from service.errors import BadSource, CorruptArchive, GeoloadError
-from service.fetch import cache
+from service.fetch import cache, local
 from service.fetch.http import Limits, Progress, Validators, download
 from service.fetch.mirror import source_url
 from service.fetch.unzip import ArchiveLimits, Unzipper, extract_member, extracted
@@ -45,6 +45,8 @@ class LocalCopy:
 def fetch(dataset: Dataset, settings: Settings, *, pinned_sha256: str | None = None,
           progress: Progress | None = None) -> LocalCopy:
     """Download (if needed), verify and extract ``dataset``'s source on this host."""
+    if dataset.source.user and local.is_local(dataset.url(settings)):
+        return _local(dataset, settings, pinned_sha256)
     url = source_url(dataset, settings)
     archive = cache.archive_path(settings.cache_dir, dataset.name, url)
     try:
@@ -58,6 +60,22 @@ def fetch(dataset: Dataset, settings: Settings, *, pinned_sha256: str | None = N
         raise
     except OSError as exc:
         raise cache.cache_error(exc, archive.parent, dataset.name) from exc
+
+
+def _local(dataset: Dataset, settings: Settings, pinned: str | None) -> LocalCopy:
+    """A user's file on a local path: read in place, or extracted into the cache if zipped."""
+    try:
+        found = local.validators(dataset.url(settings), settings.cache_dir, pinned)
+        path = local.local_path(found.url)
+        if dataset.source.archive is not None:
+            dest = cache.extracted_dir(settings.cache_dir / dataset.name / path.name,
+                                       found.sha256)
+            path = extract_member(path, dataset.source.member, dest, _archive_limits(settings))
+    except GeoloadError as exc:
+        exc.where(dataset=dataset.name)
+        raise
+    return LocalCopy(dataset.name, found.url, local.local_path(found.url), path, found,
+                     changed=pinned is None)
 
 
 def _pinned_here(dataset: Dataset, archive: Path, pinned: str) -> cache.Here | None:

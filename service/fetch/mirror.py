@@ -15,7 +15,12 @@ from service.urls import mask
 
 
 def source_url(dataset: Dataset, settings: Settings) -> str:
-    """The URL actually fetched: upstream's, or the mirror's stand-in for it."""
+    """The URL actually fetched: upstream's, or the mirror's stand-in for it; a user's own
+    (``--source``) as given, over http or https, its holder's choice."""
+    if dataset.source.user:
+        url = dataset.url(settings)
+        check_scheme(url, url)
+        return url
     url = mirrored(dataset.url(settings), settings.mirror)
     check_scheme(url, settings.mirror)
     return url

@@ -32,14 +32,15 @@ def pending(conn: psycopg.Connection, load_id: int,
 
 def get(conn: psycopg.Connection, load_id: int, layer: str, chunk_no: int, *,
         lock: bool = False) -> ChunkState | None:
-    query = ("SELECT fid_first, fid_last, features, weight, status FROM geoload.chunks "
+    query = ("SELECT fid_first, fid_last, features, weight, status, part FROM geoload.chunks "
              "WHERE load_id = %s AND layer = %s AND chunk_no = %s")
     row = conn.execute(query + (" FOR UPDATE" if lock else ""),
                        (load_id, layer, chunk_no)).fetchone()
     if row is None:
         return None
-    first, last, features, weight, status = row
-    return ChunkState(layer, chunk_no, Chunk(int(first), int(last), int(features), int(weight)),
+    first, last, features, weight, status, part = row
+    return ChunkState(layer, chunk_no,
+                      Chunk(int(first), int(last), int(features), int(weight), str(part)),
                       str(status))
 
 

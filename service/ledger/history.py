@@ -72,17 +72,30 @@ class LiveLoad:
     finished_at: datetime | None
     layers: dict[str, dict[str, Any]] | None
     warnings: list[dict[str, Any]]
+    #: The options fixed at enqueue (see :mod:`service.catalog.options`), None before them.
+    options: dict[str, Any] | None = None
+    #: The schema it published into; '' for the catalog's own.
+    target_schema: str = ""
+
+
+_LIVE = """
+    SELECT DISTINCT ON (dataset, coalesce(target_schema, '')) load_id, run_id, dataset, release,
+           source_url, etag, last_modified, bytes, sha256, started_at, fetched_at, finished_at,
+           layers, coalesce(warnings, '[]'::jsonb) AS warnings, options,
+           coalesce(target_schema, '') AS target_schema
+    FROM geoload.loads WHERE status = 'published' AND {where}
+    ORDER BY dataset, coalesce(target_schema, ''), finished_at DESC NULLS LAST, load_id DESC"""
 
 
 def published(conn: psycopg.Connection) -> dict[str, LiveLoad]:
-    """Per dataset, the load that is live now: the last one published."""
-    rows = _records(conn, LiveLoad, """
-        SELECT DISTINCT ON (dataset) load_id, run_id, dataset, release, source_url, etag,
-               last_modified, bytes, sha256, started_at, fetched_at, finished_at, layers,
-               coalesce(warnings, '[]'::jsonb) AS warnings
-        FROM geoload.loads WHERE status = 'published'
-        ORDER BY dataset, finished_at DESC NULLS LAST, load_id DESC""")
+    """Per dataset, the load that is live now in the catalog's schemas: the last published."""
+    rows = _records(conn, LiveLoad, _LIVE.format(where="target_schema IS NULL"))
     return {r.dataset: r for r in rows}
+
+
+def published_elsewhere(conn: psycopg.Connection) -> list[LiveLoad]:
+    """The loads live in schemas users chose (``enqueue --schema``), one per (dataset, schema)."""
+    return _records(conn, LiveLoad, _LIVE.format(where="target_schema IS NOT NULL"))
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ def save_plan(conn: psycopg.Connection, load_id: int, planned: list[PlannedLayer
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO geoload.chunks (load_id, layer, chunk_no, fid_first, fid_last, "
-                "features, weight) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                [(load_id, p.layer, n, c.fid_first, c.fid_last, c.features, c.weight)
+                "features, weight, part) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                [(load_id, p.layer, n, c.fid_first, c.fid_last, c.features, c.weight, c.part)
                  for n, c in enumerate(layer.chunks)])
     warnings = [w.as_json() for layer in planned for w in layer.warnings]
     conn.execute("UPDATE geoload.loads SET layers_total = %s, status = 'loading', warnings = %s "

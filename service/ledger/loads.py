@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from service.catalog.options import LoadOptions
 from service.ledger.records import TERMINAL, Load, Stalled
 
 if TYPE_CHECKING:
@@ -20,9 +21,14 @@ if TYPE_CHECKING:
 def get(conn: psycopg.Connection, run_id: str, dataset: str, *,
         lock: bool = False) -> Load | None:
     query = ("SELECT load_id, run_id, dataset, status, sha256, layers_total, layers_ready, "
-             "strict, lookup_staging FROM geoload.loads WHERE run_id = %s AND dataset = %s")
+             "strict, options, lookup_staging FROM geoload.loads "
+             "WHERE run_id = %s AND dataset = %s")
     row = conn.execute(query + (" FOR UPDATE" if lock else ""), (run_id, dataset)).fetchone()
-    return Load(*row) if row else None
+    if row is None:
+        return None
+    load_id, run, name, status, sha256, total, ready, strict, options, lookup_staging = row
+    return Load(load_id, run, name, status, sha256, total, ready, strict,
+                LoadOptions.from_json(options), lookup_staging)
 
 
 def set_status(conn: psycopg.Connection, load_id: int, status: str, *,
@@ -77,29 +83,67 @@ def fail(conn: psycopg.Connection, load_id: int, error: str, error_type: str,
     return row is not None
 
 
+def cancel(conn: psycopg.Connection, run_id: str,
+           reason: str) -> tuple[dict[int, str], dict[str, str], list[int]]:
+    """Cancel the run's unfinished loads at once; returns their datasets by load id; per
+    dataset, the status of each load that had already ended (left as it was); and the ids
+    of those cancelled before (whose staging tables a step may have left)."""
+    cancelled = conn.execute(
+        "UPDATE geoload.loads SET status = 'cancelled', error = %s, error_type = 'Cancelled', "
+        "error_step = 'cancel', finished_at = clock_timestamp() "
+        "WHERE run_id = %s AND status <> ALL(%s) RETURNING load_id, dataset",
+        (reason, run_id, list(TERMINAL))).fetchall()
+    now = {int(load_id): str(dataset) for load_id, dataset in sorted(cancelled)}
+    rows = conn.execute("SELECT load_id, dataset, status FROM geoload.loads WHERE run_id = %s "
+                        "ORDER BY load_id", (run_id,)).fetchall()
+    before = [(int(load_id), str(d), str(s)) for load_id, d, s in rows
+              if int(load_id) not in now]
+    return (now, {d: s for _, d, s in before},
+            [load_id for load_id, _, s in before if s == "cancelled"])
+
+
+def still_going(conn: psycopg.Connection, load_id: int) -> bool:
+    """Whether the load has not ended (cancelled, failed, ...): a long step asks between
+    batches, so that a cancelled run stops at the next one."""
+    row = conn.execute("SELECT status <> ALL(%s) FROM geoload.loads WHERE load_id = %s",
+                       (list(TERMINAL), load_id)).fetchone()
+    return bool(row and row[0])
+
+
 def take_live(conn: psycopg.Connection, dataset: str, load_id: int) -> str | None:
-    """Record ``load_id`` as its dataset's live load, unless the live one came later in the
-    :func:`fetch_order`; returns None if recorded, else the run id of the later live load.
+    """Record ``load_id`` as its dataset's live load in its target schema, unless the live
+    one there came later in the :func:`fetch_order`; returns None if recorded, else the run
+    id of the later live load. Loads into different schemas never supersede each other.
 
     Call in the swap's transaction: the dataset's row stays locked until it commits, so
     publishes of one dataset are decided one at a time. A load pinned before loads had an
     order counts as older than any that has one.
     """
     row = conn.execute(
-        "INSERT INTO geoload.live AS live (dataset, load_id, run_id, fetch_order, published_at) "
-        "SELECT dataset, load_id, run_id, fetch_order, clock_timestamp() FROM geoload.loads "
-        "WHERE load_id = %s "
-        "ON CONFLICT (dataset) DO UPDATE SET load_id = excluded.load_id, "
+        "INSERT INTO geoload.live AS live (dataset, target_schema, load_id, run_id, fetch_order, "
+        "published_at) SELECT dataset, coalesce(target_schema, ''), load_id, run_id, "
+        "fetch_order, clock_timestamp() FROM geoload.loads WHERE load_id = %s "
+        "ON CONFLICT (dataset, target_schema) DO UPDATE SET load_id = excluded.load_id, "
         "run_id = excluded.run_id, fetch_order = excluded.fetch_order, "
         "published_at = excluded.published_at "
         "WHERE coalesce(live.fetch_order, 0) < coalesce(excluded.fetch_order, 1) "
         "RETURNING live.load_id", (load_id,)).fetchone()
     if row is not None:
         return None
-    held = conn.execute("SELECT run_id FROM geoload.live WHERE dataset = %s",
-                        (dataset,)).fetchone()
+    held = conn.execute("SELECT v.run_id FROM geoload.live v JOIN geoload.loads l "
+                        "ON l.load_id = %s AND v.dataset = l.dataset "
+                        "AND v.target_schema = coalesce(l.target_schema, '')",
+                        (load_id,)).fetchone()
     assert held is not None
     return str(held[0])
+
+
+def options_of(conn: psycopg.Connection, run_id: str) -> dict[str, LoadOptions]:
+    """Each load's recorded options in a run (loads enqueued before options: none)."""
+    rows = conn.execute("SELECT dataset, options FROM geoload.loads WHERE run_id = %s "
+                        "AND options IS NOT NULL", (run_id,)).fetchall()
+    return {str(name): opts for name, data in rows
+            if (opts := LoadOptions.from_json(data)) is not None}
 
 
 def mark_published(conn: psycopg.Connection, load_id: int,

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from service.catalog.options import LoadOptions
 from service.load.records import Chunk, LayerPlan
 
 #: Load statuses after which nothing more happens to the load. A load is superseded when a
-#: load of its dataset that learnt its version from upstream later was published first.
-TERMINAL = ("published", "failed", "superseded")
+#: load of its dataset that learnt its version from upstream later was published first;
+#: cancelled when someone cancelled its run (``geoload cancel``, the dashboard).
+TERMINAL = ("published", "failed", "superseded", "cancelled")
+#: Load statuses a retry starts again.
+RETRYABLE = ("failed", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -29,12 +33,19 @@ class Load:
     layers_ready: int
     #: Data warnings fail this load instead of being recorded (``enqueue --strict``).
     strict: bool = False
+    #: Its choices, fixed at enqueue; None for loads enqueued before options were recorded.
+    options: LoadOptions | None = None
     #: The staging table its chunks cut lookup pieces into (None: planned before lookup).
     lookup_staging: str | None = None
 
     @property
     def finished(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def target_schema(self) -> str:
+        """The schema it publishes into; '' for the catalog's own."""
+        return (self.options.schema if self.options else None) or ""
 
 
 @dataclass(frozen=True)

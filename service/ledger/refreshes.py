@@ -6,6 +6,9 @@ check that inserted the key (or took over a claim that no longer stands) starts 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import psycopg
 
 from service.ledger.records import TERMINAL, ClaimHolder, Known
@@ -66,21 +69,54 @@ _KNOWN = ("SELECT d.run_id, d.status, d.release, d.etag, d.last_modified, d.sour
           "d.sha256 FROM geoload.loads d WHERE d.dataset = %s ")
 
 
-def last_published(conn: psycopg.Connection, dataset: str) -> Known | None:
-    row = conn.execute(_KNOWN + "AND d.status = 'published' ORDER BY d.finished_at DESC LIMIT 1",
-                       (dataset,)).fetchone()
+#: Loads into one schema: ``''`` is the catalog's own, else a user's (``--schema``).
+_IN_SCHEMA = "AND coalesce(d.target_schema, '') = %s "
+
+
+def last_published(conn: psycopg.Connection, dataset: str, schema: str = "") -> Known | None:
+    row = conn.execute(_KNOWN + _IN_SCHEMA + "AND d.status = 'published' "
+                       "ORDER BY d.finished_at DESC LIMIT 1", (dataset, schema)).fetchone()
     return Known(*row) if row else None
 
 
-def loading(conn: psycopg.Connection, dataset: str) -> list[Known]:
-    """Unfinished loads that already pinned the version they load."""
-    rows = conn.execute(_KNOWN + "AND d.status <> ALL(%s) AND d.sha256 IS NOT NULL",
-                        (dataset, list(TERMINAL))).fetchall()
+def loading(conn: psycopg.Connection, dataset: str, schema: str = "") -> list[Known]:
+    """Unfinished loads (into ``schema``) that already pinned the version they load."""
+    rows = conn.execute(_KNOWN + _IN_SCHEMA + "AND d.status <> ALL(%s) AND d.sha256 IS NOT NULL",
+                        (dataset, schema, list(TERMINAL))).fetchall()
     return [Known(*row) for row in rows]
 
 
-def release_published(conn: psycopg.Connection, dataset: str, release: str | None) -> bool:
-    """Whether a load of this release of ``dataset`` was ever published."""
-    row = conn.execute("SELECT 1 FROM geoload.loads WHERE dataset = %s AND status = 'published' "
-                       "AND release IS NOT DISTINCT FROM %s LIMIT 1", (dataset, release))
+@dataclass(frozen=True)
+class Published:
+    """A live load: its dataset, the schema it went into (``''``: the catalog's) and the
+    options it was enqueued with (``geoload.loads.options``, None before they existed)."""
+
+    dataset: str
+    target_schema: str
+    options: dict[str, Any] | None
+
+
+def published(conn: psycopg.Connection) -> list[Published]:
+    """Every live load, in every schema, with the options it was loaded with: what the
+    scheduled refresh keeps current by default."""
+    rows = conn.execute("SELECT v.dataset, v.target_schema, l.options FROM geoload.live v "
+                        "JOIN geoload.loads l USING (load_id) "
+                        "ORDER BY v.dataset, v.target_schema").fetchall()
+    return [Published(*row) for row in rows]
+
+
+def published_datasets(conn: psycopg.Connection) -> list[str]:
+    """The datasets published at least once (each has a live load in the catalog's own
+    schemas: a load into a schema of a user's choosing is not refreshed), by name."""
+    rows = conn.execute("SELECT dataset FROM geoload.live WHERE target_schema = '' "
+                        "ORDER BY dataset").fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def release_published(conn: psycopg.Connection, dataset: str, release: str | None,
+                      schema: str = "") -> bool:
+    """Whether a load of this release of ``dataset`` was ever published (into ``schema``)."""
+    row = conn.execute("SELECT 1 FROM geoload.loads d WHERE d.dataset = %s "
+                       "AND coalesce(d.target_schema, '') = %s AND d.status = 'published' "
+                       "AND d.release IS NOT DISTINCT FROM %s LIMIT 1", (dataset, schema, release))
     return row.fetchone() is not None

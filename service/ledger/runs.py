@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import UTC, datetime
 
 import psycopg
 
+from service.catalog.options import LoadOptions
 from service.ledger import loads
+from service.ledger.records import RETRYABLE
 
 
 def new_run_id() -> str:
@@ -16,19 +19,25 @@ def new_run_id() -> str:
 
 
 def create(conn: psycopg.Connection, datasets: list[str], releases: dict[str, str | None],
-           *, origin: str = "cli", retry_of: str | None = None, strict: bool = False) -> str:
+           *, origin: str = "cli", retry_of: str | None = None, strict: bool = False,
+           options: dict[str, LoadOptions] | None = None) -> str:
     """A run and one queued load per dataset, in one transaction.
 
-    ``strict`` is fixed here, with the load, so that every worker that touches the load
-    treats its data warnings alike, whatever its own environment says.
+    ``strict`` and each load's ``options`` are fixed here, with the load, so that every
+    worker that touches the load loads the same thing, whatever its own environment says.
     """
     run_id = new_run_id()
     with conn.transaction():
         conn.execute("INSERT INTO geoload.runs (run_id, datasets, origin, retry_of) "
                      "VALUES (%s, %s, %s, %s)", (run_id, datasets, origin, retry_of))
         for name in datasets:
-            conn.execute("INSERT INTO geoload.loads (run_id, dataset, release, strict) "
-                         "VALUES (%s, %s, %s, %s)", (run_id, name, releases.get(name), strict))
+            opts = (options or {}).get(name)
+            release = opts.release if opts else releases.get(name)
+            conn.execute("INSERT INTO geoload.loads (run_id, dataset, release, strict, options, "
+                         "target_schema) VALUES (%s, %s, %s, %s, %s, %s)",
+                         (run_id, name, release, strict,
+                          json.dumps(opts.to_json()) if opts else None,
+                          opts.schema if opts else None))
     return run_id
 
 
@@ -39,6 +48,26 @@ def fail_unsent(conn: psycopg.Connection, run_id: str, error: str, error_type: s
                             "ORDER BY load_id FOR UPDATE", (run_id,)).fetchall()
         for (load_id,) in rows:
             loads.fail(conn, int(load_id), error, error_type, "enqueue")
+
+
+def exists(conn: psycopg.Connection, run_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM geoload.runs WHERE run_id = %s",
+                        (run_id,)).fetchone() is not None
+
+
+def origin(conn: psycopg.Connection, run_id: str) -> str | None:
+    row = conn.execute("SELECT origin FROM geoload.runs WHERE run_id = %s", (run_id,)).fetchone()
+    return str(row[0]) if row else None
+
+
+def retryable(conn: psycopg.Connection, run_id: str) -> list[str] | None:
+    """The run's datasets that failed or were cancelled, in its order; None: no such run."""
+    if not exists(conn, run_id):
+        return None
+    rows = conn.execute("SELECT dataset FROM geoload.loads WHERE run_id = %s "
+                        "AND status = ANY(%s) ORDER BY load_id",
+                        (run_id, list(RETRYABLE))).fetchall()
+    return [str(r[0]) for r in rows]
 
 
 def recent(conn: psycopg.Connection, limit: int = 50) -> list[str]:

@@ -75,7 +75,7 @@ INSERT INTO geoload.live (dataset, load_id, run_id, fetch_order, published_at)
 SELECT DISTINCT ON (dataset) dataset, load_id, run_id, fetch_order, finished_at
 FROM geoload.loads WHERE status = 'published' AND finished_at IS NOT NULL
 ORDER BY dataset, finished_at DESC
-ON CONFLICT (dataset) DO NOTHING;
+ON CONFLICT DO NOTHING;
 
 CREATE TABLE IF NOT EXISTS geoload.load_layers (
     load_id        bigint NOT NULL REFERENCES geoload.loads ON DELETE CASCADE,
@@ -139,6 +139,43 @@ CREATE TABLE IF NOT EXISTS geoload.refreshes (
     PRIMARY KEY (dataset, version)
 );
 
+-- Issue 13: a load's options, fixed at enqueue (release, URL, countries, levels, schema,
+-- source), and the schema it publishes into (NULL: the catalog's). The live load is per
+-- (dataset, schema): loads into different schemas never replace each other.
+ALTER TABLE geoload.loads ADD COLUMN IF NOT EXISTS options jsonb;
+ALTER TABLE geoload.loads ADD COLUMN IF NOT EXISTS target_schema text;
+ALTER TABLE geoload.live ADD COLUMN IF NOT EXISTS target_schema text NOT NULL DEFAULT '';
+ALTER TABLE geoload.live DROP CONSTRAINT IF EXISTS live_pkey;
+ALTER TABLE geoload.live ADD PRIMARY KEY (dataset, target_schema);
+-- Issue 13: a load from several files (GADM by country): each file's version, pinned by
+-- the fetch of that part; a chunk names the part it reads.
+CREATE TABLE IF NOT EXISTS geoload.load_parts (
+    load_id       bigint NOT NULL REFERENCES geoload.loads ON DELETE CASCADE,
+    part          text NOT NULL,
+    source_url    text,
+    etag          text,
+    last_modified text,
+    bytes         bigint,
+    sha256        text,
+    fetched_at    timestamptz,
+    PRIMARY KEY (load_id, part)
+);
+ALTER TABLE geoload.chunks ADD COLUMN IF NOT EXISTS part text NOT NULL DEFAULT '';
+-- Issue 13: earlier versions kept under geoload_archive (GEOLOAD_KEEP_VERSIONS), one row
+-- per table of a kept version; a rollback is a load that restored another one.
+CREATE SCHEMA IF NOT EXISTS geoload_archive;
+CREATE TABLE IF NOT EXISTS geoload.archive (
+    load_id        bigint NOT NULL,
+    dataset        text NOT NULL,
+    target_schema  text NOT NULL DEFAULT '',
+    target_table   text NOT NULL,
+    archive_table  text NOT NULL,
+    release        text,
+    archived_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (load_id, target_table)
+);
+ALTER TABLE geoload.loads ADD COLUMN IF NOT EXISTS restored_from bigint;
+
 -- issue 15: the staging table a load's chunks cut their lookup pieces into (swapped in
 -- with the data tables; dropped with the rest of staging).
 ALTER TABLE geoload.loads ADD COLUMN IF NOT EXISTS lookup_staging text;
@@ -168,7 +205,7 @@ CREATE TABLE IF NOT EXISTS geoload.changes (
 
 #: Bumped with every change to :data:`DDL`, which only ever adds (IF NOT EXISTS); stored
 #: as the comment of schema ``geoload`` so that ``ensure`` costs one query when current.
-VERSION = "geoload bookkeeping, schema version 7"
+VERSION = "geoload bookkeeping, schema version 8"
 #: Serializes schema creation across workers starting at once.
 _LOCK_KEY = 7_461_023
 

@@ -2,9 +2,10 @@
 
 A run's status is derived from its loads, never stored twice (:func:`run_state`): every
 dataset published → succeeded; any failed → failing while others still work, failed
-once all ended; all ended, some superseded (a version fetched later was published
-instead) → superseded. Loaded counts come from the chunk ledger in PostGIS, topped up
-with Redis's in-flight counts, so progress survives a Redis restart.
+once all ended; all ended, some cancelled (none failed) → cancelled; all ended, some
+superseded (a version fetched later was published instead) → superseded. Loaded counts
+come from the chunk ledger in PostGIS, topped up with Redis's in-flight counts, so
+progress survives a Redis restart.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from service import data_warnings
+from service.catalog.options import LoadOptions
 from service.data_warnings import DataWarning
 from service.errors import ServiceUnavailable
 from service.ledger.records import TERMINAL
@@ -60,6 +62,9 @@ class DatasetStatus:
     superseded_by: str | None = None
     strict: bool = False
     warnings: list[DataWarning] = field(default_factory=list)
+    #: What the load was asked for beyond the catalog's defaults (countries, levels,
+    #: schema, source), fixed at enqueue: "" for a default load.
+    options: str = ""
 
     @property
     def loaded(self) -> int:
@@ -107,6 +112,8 @@ def run_state(states: list[str]) -> str:
     ended = all(s in TERMINAL for s in states)
     if "failed" in states:
         return "failed" if ended else "failing"
+    if "cancelled" in states and ended:
+        return "cancelled"
     if ended:
         return "superseded"
     return "queued" if all(s == "queued" for s in states) else "running"
@@ -136,6 +143,11 @@ def run_status(conn: psycopg.Connection, live: Live | None, run_id: str) -> RunS
     )
 
 
+def _described(options: dict[str, Any] | None) -> str:
+    chosen = LoadOptions.from_json(options)
+    return chosen.describe() if chosen else ""
+
+
 def _dataset_status(load: dict[str, Any], layers: list[dict[str, Any]],
                     partial: list[dict[str, Any]], inflight: dict[str, int],
                     downloads: dict[str, Any]) -> DatasetStatus:
@@ -152,6 +164,7 @@ def _dataset_status(load: dict[str, Any], layers: list[dict[str, Any]],
         error_step=load["error_step"], download=downloads.get(load["dataset"]),
         superseded_by=load["superseded_by"],
         strict=load["strict"], warnings=data_warnings.from_json(load["warnings"]),
+        options=_described(load.get("options")),
         layers=[LayerStatus(
             layer=row["layer"], table=row["target_table"], source=row["source_count"],
             loaded=min(row["source_count"], row["loaded"] + extra.get(row["layer"], 0)),

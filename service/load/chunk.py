@@ -142,10 +142,13 @@ class Unloadable:
 
 def copy_chunk(conn: psycopg.Connection, path: Path, plan: LayerPlan, chunk: Chunk,
                unloadable: Unloadable, *, indexed: Collection[str],
-               progress: Progress | None = None, also: BatchSink | None = None) -> ChunkCounts:
+               progress: Progress | None = None, source_layer: str | None = None,
+               also: BatchSink | None = None) -> ChunkCounts:
     """COPY the chunk's features of the file ``path`` into the layer's staging table, in
-    batches of about :data:`BATCH_BYTES` of geometry; returns what it took. ``also`` is
-    given every repaired batch and written after the rows (stage ``also``)."""
+    batches of about :data:`BATCH_BYTES` of geometry; returns what it took.
+
+    ``source_layer``: the layer's name in the file, where it differs from the catalog's.
+    ``also`` is given every repaired batch and written after the rows (stage ``also``)."""
     columns = plan.columns
     sources = ColumnPlan(columns).sources
     key_source = unloadable.key_source(columns)
@@ -153,7 +156,8 @@ def copy_chunk(conn: psycopg.Connection, path: Path, plan: LayerPlan, chunk: Chu
     report = Every(PROGRESS_INTERVAL_S)
     with conn.cursor() as cur, Copier(cur, plan.staging_table, columns) as copier:
         clock = time.perf_counter()
-        for read in batches(path, plan.layer, chunk.fid_first, chunk.fid_last, sources,
+        for read in batches(path, source_layer or plan.layer, chunk.fid_first, chunk.fid_last,
+                            sources,
                             driver=plan.driver, fid_column=plan.fid_column,
                             batch_rows=batch_rows(chunk.features, chunk.weight),
                             expected=chunk.features):

@@ -7,6 +7,7 @@ many small ones (GADM level 4), and many workers share one dataset.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +32,13 @@ LARGEST_FEATURE_FACTOR = 2
 
 
 def plan_layer(ds: Dataset, layer: Layer, path: Path, load_id: int,
-               settings: Settings) -> PlannedLayer:
-    """Check the layer of the file ``path`` against the catalog and cut it into chunks."""
+               settings: Settings, *, part: str = "") -> PlannedLayer:
+    """Check the layer of the file ``path`` against the catalog and cut it into chunks.
+
+    ``part``: the file is one of several of the load (a GADM country), named on its chunks.
+    """
     try:
-        info = layer_info(path, layer.name)
+        info = layer_info(path, ds.source.layer_name(layer.name))
         _check_layer(layer, info)
         planned = plan_columns(layer, info)
         fids, sizes = feature_sizes(path, info)
@@ -44,11 +48,27 @@ def plan_layer(ds: Dataset, layer: Layer, path: Path, load_id: int,
         raise
     plan = LayerPlan(
         layer=layer.name, target_table=layer.table,
-        staging_table=staging.staging_name(ds.name, layer.table, load_id),
+        staging_table=staging.staging_name(ds.stem, layer.table, load_id),
         driver=info.driver, fid_column=info.fid_column, columns=planned.columns,
         source_count=len(fids))
-    return PlannedLayer(plan, cut_chunks(fids, sizes, settings.chunk_features,
-                                         settings.chunk_bytes), planned.warnings)
+    chunks = cut_chunks(fids, sizes, settings.chunk_features, settings.chunk_bytes)
+    return PlannedLayer(plan, [replace(c, part=part) for c in chunks] if part else chunks,
+                        planned.warnings)
+
+
+def merge(layer: str, planned: list[PlannedLayer]) -> PlannedLayer:
+    """One layer's plans from several files (one per country) as one: the same staging
+    table, every file's chunks, the features of all. The files must agree on the columns,
+    since their rows go into one table."""
+    first = planned[0]
+    for other in planned[1:]:
+        if other.plan.columns != first.plan.columns:
+            raise BadSource(f"layer {layer!r} has other fields in {other.chunks[0].part} than in "
+                            f"{first.chunks[0].part}", hint="load these countries in separate "
+                                                            "runs, into separate schemas")
+    warnings = list(dict.fromkeys(w for p in planned for w in p.warnings))
+    return PlannedLayer(replace(first.plan, source_count=sum(p.plan.source_count for p in planned)),
+                        [c for p in planned for c in p.chunks], warnings)
 
 
 def refuse_warnings(ds: Dataset, path: Path, planned: list[PlannedLayer]) -> None:

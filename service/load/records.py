@@ -23,6 +23,8 @@ class Chunk:
     fid_last: int
     features: int
     weight: int
+    #: The file it reads, in a load made of several (a GADM country code); '' for one file.
+    part: str = ""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import psycopg
 from psycopg import sql
 
-from service.catalog.model import Dataset
+from service.catalog.model import Dataset, Layer
 from service.load import names
 from service.load.names import STAGING
 from service.lookup.build import (
@@ -45,8 +45,8 @@ def staging_table(dataset: Dataset, load_id: int) -> str:
 def sources(dataset: Dataset, staged: Mapping[str, str]) -> list[SourceTable]:
     """The dataset's lookup sources: by level if its k-th layer has ``gid_k`` (GADM's
     levels), else by each layer's key (time zones)."""
-    if all(f"gid_{level}" in {f.column for f in layer.fields}
-           for level, layer in enumerate(dataset.layers)):
+    if all(f"gid_{_level(layer, k)}" in {f.column for f in layer.fields}
+           for k, layer in enumerate(dataset.layers)):
         return gadm_sources(dataset, staged)
     return timezone_sources(dataset, staged)
 
@@ -58,7 +58,8 @@ def gadm_sources(dataset: Dataset, staged: Mapping[str, str]) -> list[SourceTabl
     (``gadm__adm_2__l17``, in the staging schema, or qualified).
     """
     out = []
-    for level, layer in enumerate(dataset.layers):
+    for k, layer in enumerate(dataset.layers):
+        level = _level(layer, k)
         if layer.table not in staged:
             continue
         out.append(SourceTable(_qualified(staged[layer.table]), layer.table, level,
@@ -71,6 +72,12 @@ def timezone_sources(dataset: Dataset, staged: Mapping[str, str]) -> list[Source
     """Each layer's key (``tzid``), no name: a time zone's id is its name."""
     return [SourceTable(_qualified(staged[layer.table]), layer.table, 0, layer.key)
             for layer in dataset.layers if layer.table in staged]
+
+
+def _level(layer: Layer, position: int) -> int:
+    """A GADM layer's level: its own (a load of some levels only keeps theirs), else its
+    position in the dataset."""
+    return layer.level if layer.level is not None else position
 
 
 def _qualified(table: str) -> str:

@@ -15,17 +15,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
+
 from service.catalog import Dataset
-from service.errors import BadMessage, GeoloadError
+from service.errors import BadMessage, Cancelled, GeoloadError
 from service.fetch import LocalCopy, fetch
 from service.identity import worker_id
-from service.ledger import chunks, layers
-from service.ledger.records import LayerState
+from service.ledger import chunks, layers, parts
+from service.ledger.records import LayerState, Load
 from service.live import Live
 from service.load import budget
 from service.load.chunk import Unloadable, copy_chunk
 from service.lookup.pieces import ChunkPieces, for_layer
-from service.pipeline.context import Outcome, check_ids, load_context, skipped
+from service.pipeline.cancel import StopWhenCancelled, drop_cancelled
+from service.pipeline.context import Outcome, check_ids, dataset_of, load_context, skipped
 from service.pipeline.messages import FINISH, Next
 from service.postgres import refused_data
 from service.settings import Settings
@@ -33,10 +36,11 @@ from service.settings import Settings
 
 def load_chunk(settings: Settings, live: Live, run_id: str, dataset: str, layer: str,
                chunk_no: int) -> Outcome:
-    ds = check_ids(run_id, dataset, ("layer", layer, str), ("chunk_no", chunk_no, int))
-    spec = ds.layer(layer)
+    check_ids(run_id, dataset, ("layer", layer, str), ("chunk_no", chunk_no, int))
     ids: dict[str, Any] = dict(run_id=run_id, dataset=dataset, layer=layer, chunk_no=chunk_no)
     with load_context(settings, run_id, dataset) as (conn, load):
+        ds = dataset_of(load)
+        spec = ds.layer(layer)
         if load.finished:
             return skipped(f"load is {load.status}", **ids)
         state = layers.get(conn, load.load_id, layer)
@@ -47,24 +51,36 @@ def load_chunk(settings: Settings, live: Live, run_id: str, dataset: str, layer:
         if chunk.loaded:
             return _already_loaded(state, ids)
         chunks.start_attempt(conn, load.load_id, layer, chunk_no)
-        local = fetch(ds, settings, pinned_sha256=load.sha256)
+        local = _fetch(settings, conn, load, ds, chunk.planned.part)
         started = time.perf_counter()
-        with budget.for_process(settings.inflight_bytes).hold(chunk.planned.weight), \
-                conn.transaction():
-            chunk = chunks.get(conn, load.load_id, layer, chunk_no, lock=True)
-            assert chunk is not None
-            if chunk.loaded:
-                return _already_loaded(state, ids)
-            where = f"layer {layer!r} chunk {chunk_no}"
-            with _about(dataset, local), refused_data(dataset, where), \
-                    _pieces(load.lookup_staging, ds, state) as pieces:
-                counts = copy_chunk(
-                    conn, local.path, state.plan, chunk.planned,
-                    Unloadable(load.strict, spec.feature_key), indexed={spec.key, *spec.indexes},
-                    progress=lambda n: live.chunk_progress(run_id, dataset, layer, chunk_no, n),
-                    also=pieces)
-            done, total = chunks.complete(conn, load.load_id, layer, chunk_no, counts,
-                                          time.perf_counter() - started)
+        watch = StopWhenCancelled(settings, load.load_id, dataset)
+
+        def progress(n: int) -> None:
+            live.chunk_progress(run_id, dataset, layer, chunk_no, n)
+            watch.check()
+
+        try:
+            with budget.for_process(settings.inflight_bytes).hold(chunk.planned.weight), \
+                    conn.transaction():
+                chunk = chunks.get(conn, load.load_id, layer, chunk_no, lock=True)
+                assert chunk is not None
+                if chunk.loaded:
+                    return _already_loaded(state, ids)
+                where = f"layer {layer!r} chunk {chunk_no}"
+                with _about(dataset, local), refused_data(dataset, where), \
+                        _pieces(load.lookup_staging, ds, state) as pieces:
+                    counts = copy_chunk(
+                        conn, local.path, state.plan, chunk.planned,
+                        Unloadable(load.strict, spec.feature_key),
+                        indexed={spec.key, *spec.indexes}, progress=progress,
+                        source_layer=ds.source.layer_name(layer), also=pieces)
+                done, total = chunks.complete(conn, load.load_id, layer, chunk_no, counts,
+                                              time.perf_counter() - started)
+        except Cancelled:  # rolled back: nothing of this chunk stays
+            return skipped("load was cancelled", **ids,
+                           dropped=drop_cancelled(conn, load.load_id))
+        finally:
+            watch.close()
     live.chunk_progress(run_id, dataset, layer, chunk_no, counts.loaded)
     follow = [Next(FINISH, (run_id, dataset, layer))] if done == total else []
     return Outcome({"status": "loaded", **ids, "features": counts.loaded,
@@ -72,6 +88,15 @@ def load_chunk(settings: Settings, live: Live, run_id: str, dataset: str, layer:
                     "dropped": counts.dropped,
                     "seconds": round(time.perf_counter() - started, 3), "stages": counts.stages,
                     "worker": worker_id()}, follow)
+
+
+def _fetch(settings: Settings, conn: psycopg.Connection, load: Load, ds: Dataset,
+           part: str) -> LocalCopy:
+    """The file the chunk reads: the load's one file, or its country's (``part``)."""
+    if not part or load.options is None:
+        return fetch(ds, settings, pinned_sha256=load.sha256)
+    return fetch(load.options.part(ds, part), settings,
+                 pinned_sha256=parts.pinned(conn, load.load_id).get(part))
 
 
 def _already_loaded(state: LayerState, ids: dict[str, Any]) -> Outcome:

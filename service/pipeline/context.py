@@ -48,6 +48,13 @@ def check_ids(run_id: object, dataset: object, *more: tuple[str, object, type]) 
     return catalog.get(dataset)
 
 
+def dataset_of(load: Load) -> Dataset:
+    """The dataset as ``load`` loads it: the catalog's entry with the options fixed at
+    enqueue applied (release, URL, levels, schema), never this worker's own settings."""
+    ds = catalog.get(load.dataset)
+    return load.options.apply(ds) if load.options is not None else ds
+
+
 @contextmanager
 def load_context(settings: Settings, run_id: str,
                  dataset: str) -> Iterator[tuple[psycopg.Connection, Load]]:

@@ -57,7 +57,7 @@ def record_failure(settings: Settings, live: Live, actor: object, args: list[Any
             failed_now = loads.fail(conn, load.load_id, error, error_type, actor,
                                     worker=worker, attempts=attempts)
             ended_as = "failed" if failed_now else load.status
-            unused = ended_as in ("failed", "superseded")
+            unused = ended_as in ("failed", "superseded", "cancelled")
             tables = layers.staging_tables(conn, load.load_id) if unused else []
         # A redelivery drops what the first delivery could not; one busy with a late COPY
         # is left for the sweep.

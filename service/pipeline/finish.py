@@ -16,7 +16,7 @@ from service.ledger import layers, loads
 from service.live import Live
 from service.load import staging
 from service.load.names import STAGING
-from service.pipeline.context import Outcome, check_ids, load_context, skipped
+from service.pipeline.context import Outcome, check_ids, dataset_of, load_context, skipped
 from service.pipeline.messages import PUBLISH, Next
 from service.postgres import refused_data
 from service.settings import Settings
@@ -24,10 +24,10 @@ from service.settings import Settings
 
 def finish_layer(settings: Settings, live: Live, run_id: str, dataset: str,
                  layer: str) -> Outcome:
-    ds = check_ids(run_id, dataset, ("layer", layer, str))
-    spec = ds.layer(layer)
+    check_ids(run_id, dataset, ("layer", layer, str))
     ids = dict(run_id=run_id, dataset=dataset, layer=layer)
     with load_context(settings, run_id, dataset) as (conn, load):
+        spec = dataset_of(load).layer(layer)
         if load.finished:
             return skipped(f"load is {load.status}", **ids)
         with conn.transaction():

@@ -8,6 +8,10 @@ Stages, per dataset::
 
     fetch_source → plan_load ─┬→ load_chunk ×N ─→ finish_layer (per layer) ─→ publish_dataset
                               └→ ...
+
+A load made of several files (GADM by country) fans out: its ``fetch_source`` sends one
+``fetch_source(run, dataset, part)`` per file, and the one that pins the last file sends
+``plan_load``.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ MAX_PRIORITY = 10
 
 #: What each actor's positional arguments are, for validation and failure reports.
 ARGUMENTS: dict[str, tuple[str, ...]] = {
-    FETCH: ("run_id", "dataset"),
+    FETCH: ("run_id", "dataset", "part"),
     PLAN: ("run_id", "dataset"),
     CHUNK: ("run_id", "dataset", "layer", "chunk_no"),
     FINISH: ("run_id", "dataset", "layer"),

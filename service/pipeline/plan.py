@@ -11,29 +11,33 @@ from __future__ import annotations
 import psycopg
 
 from service import lookup
+from service.catalog import Dataset
 from service.fetch import fetch
 from service.identity import worker_id
-from service.ledger import chunks, layers, loads
+from service.ledger import chunks, layers, loads, parts
+from service.ledger.records import Load
 from service.live import Live
 from service.load import staging
-from service.load.plan import plan_layer, refuse_warnings
-from service.pipeline.context import Outcome, check_ids, load_context, skipped
+from service.load.plan import merge, plan_layer, refuse_warnings
+from service.load.records import PlannedLayer
+from service.pipeline.context import Outcome, check_ids, dataset_of, load_context, skipped
 from service.pipeline.messages import CHUNK, FINISH, PUBLISH, Next
+from service.read import layer_names
 from service.settings import Settings
 
 
 def plan_load(settings: Settings, live: Live, run_id: str, dataset: str) -> Outcome:
     """Plan once; a redelivered plan re-sends only what its load still needs (chunks not
     loaded, a loaded layer's finish_layer), so that no layer waits for the sweep."""
-    ds = check_ids(run_id, dataset)
+    check_ids(run_id, dataset)
     with load_context(settings, run_id, dataset) as (conn, load):
+        ds = dataset_of(load)
         if load.finished:
             return skipped(f"load is {load.status}", run_id=run_id, dataset=dataset)
-        local = fetch(ds, settings, pinned_sha256=load.sha256)
-        planned = [plan_layer(ds, layer, local.path, load.load_id, settings)
-                   for layer in ds.layers]
-        if load.strict:
-            refuse_warnings(ds, local.path, planned)
+        if load.sha256 is None and load.options and load.options.countries:
+            return skipped("waiting for every country's file; the last one's fetch sends "
+                           "the plan", run_id=run_id, dataset=dataset)
+        planned = _plan_layers(settings, conn, load, ds)
         with conn.transaction():
             locked = loads.get(conn, run_id, dataset, lock=True)
             assert locked is not None
@@ -54,6 +58,31 @@ def plan_load(settings: Settings, live: Live, run_id: str, dataset: str) -> Outc
          "worker": worker_id()},
         follow,
     )
+
+
+def _plan_layers(settings: Settings, conn: psycopg.Connection, load: Load,
+                 ds: Dataset) -> list[PlannedLayer]:
+    """Every layer's plan; by country, each country's layers merged, and a level no chosen
+    country has left out."""
+    if not (load.options and load.options.countries):
+        local = fetch(ds, settings, pinned_sha256=load.sha256)
+        planned = [plan_layer(ds, layer, local.path, load.load_id, settings)
+                   for layer in ds.layers]
+        if load.strict:
+            refuse_warnings(ds, local.path, planned)
+        return planned
+    by_layer: dict[str, list[PlannedLayer]] = {}
+    for code, sha256 in parts.pinned(conn, load.load_id).items():
+        part_ds = load.options.part(ds, code)
+        local = fetch(part_ds, settings, pinned_sha256=sha256)
+        present = set(layer_names(local.path))
+        found = [plan_layer(part_ds, layer, local.path, load.load_id, settings, part=code)
+                 for layer in ds.layers if ds.source.layer_name(layer.name) in present]
+        if load.strict:
+            refuse_warnings(part_ds, local.path, found)
+        for layer in found:
+            by_layer.setdefault(layer.plan.layer, []).append(layer)
+    return [merge(name, found) for name, found in by_layer.items()]
 
 
 def moves_on(conn: psycopg.Connection, load_id: int, run_id: str, dataset: str,

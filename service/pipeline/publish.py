@@ -17,24 +17,27 @@ from typing import Any
 
 import psycopg
 
-from service import changes, data_warnings, lookup
+from service import catalog, changes, data_warnings, lookup
 from service.catalog import Dataset
 from service.data_warnings import DataWarning
 from service.identity import worker_id
+from service.ledger import archive as kept_versions
 from service.ledger import changes as ledger_changes
 from service.ledger import chunks, layers, loads
 from service.ledger.records import LayerState, Load
 from service.live import Live
-from service.pipeline.context import Outcome, check_ids, load_context, skipped
+from service.pipeline import versions
+from service.pipeline.context import Outcome, check_ids, dataset_of, load_context, skipped
 from service.publish import swap
 from service.settings import Settings
 
 
 def publish_dataset(settings: Settings, live: Live, run_id: str, dataset: str) -> Outcome:
     """Exactly once per load: the load row's lock and status decide it."""
-    ds = check_ids(run_id, dataset)
+    check_ids(run_id, dataset)
     ids = dict(run_id=run_id, dataset=dataset)
     with load_context(settings, run_id, dataset) as (conn, load):
+        ds = dataset_of(load)
         if load.finished:
             return _already_finished(conn, load, ids)
         with conn.transaction():
@@ -46,18 +49,23 @@ def publish_dataset(settings: Settings, live: Live, run_id: str, dataset: str) -
             if not states or not all(state.ready for state in states):
                 return skipped("not every layer is indexed yet", **ids)
             swap.limit_lock_wait(conn)
+            previous = (kept_versions.previous_live(conn, dataset, load.target_schema)
+                        if settings.keep_versions else None)
             newer = loads.take_live(conn, dataset, load.load_id)
             if newer is None:
-                staged = {s.plan.target_table: s.plan.staging_table for s in states}
+                tables = {s.plan.target_table: s.plan.staging_table for s in states}
                 report = changes.compare(conn, dataset, load.load_id,
-                                         changes.compared_layers(ds, staged))
+                                         changes.compared_layers(ds, tables))
                 ledger_changes.save(conn, report)
+                staged = dict(tables)
                 if locked.lookup_staging is not None:
                     staged[lookup.lookup_table(ds)] = locked.lookup_staging
                     lookup.ensure(conn)
                 else:  # loaded without one (GEOLOAD_LOOKUP=0): none of an older version
                     lookup.drop_live(conn, ds)
-                swap.swap(conn, dataset, load.load_id, staged)
+                retired = swap.swap(conn, ds.stem, load.load_id, staged)
+                versions.keep(conn, ds, load.target_schema, previous, list(tables), retired,
+                              load.load_id, settings.keep_versions)
                 summary = layer_summary(states)
                 dropped = dropped_warnings(conn, ds, load.load_id, states)
                 loads.mark_published(conn, load.load_id, summary,
@@ -66,7 +74,7 @@ def publish_dataset(settings: Settings, live: Live, run_id: str, dataset: str) -
                 loads.mark_superseded(conn, load.load_id, newer)
         if newer is not None:
             return _superseded(conn, newer, layers.staging_tables(conn, load.load_id), ids)
-        retired = swap.drop_retired(conn, dataset)
+        retired = swap.drop_retired(conn, ds.stem)
     return Outcome({"status": "published", **ids, "layers": summary, "retired": retired,
                     "warnings": len(dropped), "changes": report.summary(),
                     "worker": worker_id()})
@@ -83,11 +91,12 @@ def _superseded(conn: psycopg.Connection, newer: str, tables: list[str],
 def _already_finished(conn: psycopg.Connection, load: Load, ids: dict[str, str]) -> Outcome:
     """A redelivery: the swap committed, but the first delivery may have died before the
     retired tables were dropped (a lost connection), so drop them now; likewise a
-    superseded load's staging tables."""
+    superseded or cancelled load's staging tables (a layer indexed while its run was
+    cancelled sends publish, which lands here)."""
     outcome = skipped(f"load is {load.status}", **ids)
     if load.status == "published":
-        outcome.result["retired"] = swap.drop_retired(conn, ids["dataset"])
-    elif load.status == "superseded":
+        outcome.result["retired"] = swap.drop_retired(conn, catalog.get(load.dataset).stem)
+    elif load.status in ("superseded", "cancelled"):
         outcome.result["dropped"] = swap.drop_staged(conn, layers.staging_tables(
             conn, load.load_id))
     return outcome

@@ -23,6 +23,7 @@ The claims and the past loads it compares with are kept by :mod:`service.ledger.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -30,10 +31,12 @@ import psycopg
 
 from service import catalog
 from service.catalog import Dataset
+from service.catalog.options import LoadOptions, resolve
 from service.errors import ConfigError, GeoloadError, TransientError, UpstreamUnavailable
 from service.fetch import http
 from service.fetch.http import Limits, Validators
 from service.fetch.mirror import source_url
+from service.fetch.releases import release_for
 from service.identity import worker_id
 from service.ledger import refreshes, schema
 from service.ledger.records import Known
@@ -81,6 +84,7 @@ class Decision:
     version: str | None = None
     run_id: str | None = None
     transient: bool = False
+    schema: str = ""
 
 
 @dataclass(frozen=True)
@@ -119,10 +123,11 @@ def same_version(upstream: Upstream, load: Known) -> bool:
     return True
 
 
-def probe(settings: Settings, dataset: Dataset, published: Known | None) -> Upstream:
+def probe(settings: Settings, target: Target, published: Known | None) -> Upstream:
     """Ask upstream, conditionally on the last published load, what it serves now."""
-    url = source_url(dataset, settings)
-    release = dataset.release(settings)
+    dataset = target.dataset
+    release = release_for(dataset, settings)
+    url = source_url(target.probed(settings, release), settings)
     previous = _validators(published, url) if published and published.release == release else None
     limits = Limits(settings.connect_timeout, settings.read_timeout, settings.max_download_bytes)
     try:
@@ -134,70 +139,203 @@ def probe(settings: Settings, dataset: Dataset, published: Known | None) -> Upst
                     not_modified=now.not_modified)
 
 
-def check(settings: Settings, conn: psycopg.Connection, dataset: Dataset) -> Decision:
-    """Compare upstream's version with what was loaded; no side effects."""
-    published = refreshes.last_published(conn, dataset.name)
-    up = probe(settings, dataset, published)
+def check(settings: Settings, conn: psycopg.Connection, target: Target | Dataset) -> Decision:
+    """Compare upstream's version with what was loaded (into the target's schema); no side
+    effects."""
+    target = _target(target)
+    name, where = target.dataset.name, target.schema
+    published = refreshes.last_published(conn, name, where)
+    up = probe(settings, target, published)
     if up.not_modified:
-        return Decision(dataset.name, UNCHANGED, "upstream answered 304 Not Modified to the "
-                        f"validators of run {published.run_id if published else '?'}", up.version)
+        return Decision(name, UNCHANGED, "upstream answered 304 Not Modified to the "
+                        f"validators of run {published.run_id if published else '?'}", up.version,
+                        schema=where)
     if not up.validated:
-        if refreshes.release_published(conn, dataset.name, up.release):
-            return Decision(dataset.name, UNCHANGED,
+        if refreshes.release_published(conn, name, up.release, where):
+            return Decision(name, UNCHANGED,
                             "upstream sends neither ETag nor Last-Modified, so versions can't be "
                             f"told apart; release {up.release or '(none)'} is already published",
-                            up.version)
-        return Decision(dataset.name, LOAD, "upstream sends no validator and release "
-                        f"{up.release or '(none)'} was never published", up.version)
+                            up.version, schema=where)
+        return Decision(name, LOAD, "upstream sends no validator and release "
+                        f"{up.release or '(none)'} was never published", up.version, schema=where)
     if published is not None and same_version(up, published):
-        return Decision(dataset.name, UNCHANGED, f"same version as run {published.run_id}",
-                        up.version)
-    busy = [k for k in refreshes.loading(conn, dataset.name) if same_version(up, k)]
+        return Decision(name, UNCHANGED, f"same version as run {published.run_id}", up.version,
+                        schema=where)
+    busy = [k for k in refreshes.loading(conn, name, where) if same_version(up, k)]
     if busy:
-        return Decision(dataset.name, UNCHANGED, f"run {busy[0].run_id} is loading this version",
-                        up.version, busy[0].run_id)
+        return Decision(name, UNCHANGED, f"run {busy[0].run_id} is loading this version",
+                        up.version, busy[0].run_id, schema=where)
     was = (f"run {published.run_id} loaded "
            f"{version_of(published.release, published.etag, published.last_modified)}"
            if published else "nothing published yet")
-    return Decision(dataset.name, LOAD, f"upstream serves {up.version}; {was}", up.version)
+    return Decision(name, LOAD, f"upstream serves {up.version}; {was}", up.version, schema=where)
 
 
 def refresh(settings: Settings, conn: psycopg.Connection, broker: Any,
-            datasets: list[Dataset], *, origin: str, strict: bool = False) -> Refreshed:
-    """Check every dataset; start one run for those that changed and whose claim we won.
+            chosen: Sequence[Target | Dataset], *, origin: str,
+            strict: bool = False) -> Refreshed:
+    """Check every target; start runs for those that changed and whose claim we won.
 
     ``conn`` is an autocommit connection to a database with geoload's schema. ``strict``
-    loads fail on data warnings (the scheduler passes ``GEOLOAD_STRICT``).
+    loads fail on data warnings (the scheduler passes ``GEOLOAD_STRICT``). A run holds one
+    load per dataset, so a dataset published into two schemas is refreshed by two runs.
     """
     schema.ensure(conn)
-    decisions = [_check_safely(settings, conn, d) for d in datasets]
+    by_key = {t.key: t for t in map(_target, chosen)}
+    decisions = [_check_safely(settings, conn, t) for t in by_key.values()]
     decisions = [_claim(conn, d, f"{origin}@{worker_id()}") if d.action == LOAD else d
                  for d in decisions]
     won = [d for d in decisions if d.action == LOAD]
-    if not won:
-        return Refreshed(decisions, None)
-    claims = [(d.dataset, str(d.version)) for d in won]
-    try:
-        started = start(settings, conn, broker, [catalog.get(d.dataset) for d in won],
-                        origin=origin, strict=strict)
-    except Exception:
-        refreshes.release(conn, claims)
-        raise
-    refreshes.attach(conn, claims, started.run_id)
-    return Refreshed([replace(d, run_id=started.run_id) if d.action == LOAD else d
-                      for d in decisions], started.run_id)
+    started: dict[tuple[str, str], str] = {}
+    for batch in _one_load_per_dataset(won):
+        claims = [(d.dataset, _claim_key(d)) for d in batch]
+        targets_ = [by_key[(d.dataset, d.schema)] for d in batch]
+        try:
+            run = start(settings, conn, broker, [t.dataset for t in targets_], origin=origin,
+                        strict=strict, options=_enqueued(settings, targets_))
+        except Exception:
+            refreshes.release(conn, claims)
+            raise
+        refreshes.attach(conn, claims, run.run_id)
+        started.update({(d.dataset, d.schema): run.run_id for d in batch})
+    return Refreshed([replace(d, run_id=started[(d.dataset, d.schema)]) if d.action == LOAD
+                      else d for d in decisions], next(iter(started.values()), None))
+
+
+def checked(conn: psycopg.Connection) -> list[Dataset]:
+    """What ``enqueue --if-changed`` checks when no dataset is named: ``gadm`` and
+    ``timezone``, and each other one (a time zone variant) once it was published."""
+    schema.ensure(conn)
+    return catalog.resolve(catalog.refreshed(set(refreshes.published_datasets(conn))))
+
+
+#: ``GEOLOAD_REFRESH_DATASETS``'s word for "the datasets published at least once".
+PUBLISHED = "published"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A dataset the scheduled refresh checks, the choices it is loaded with, and why it
+    is on the list.
+
+    ``options`` are those of the dataset's live load (countries, levels, schema), so that
+    a refresh loads again what was chosen; None: the catalog's defaults. The release and
+    URL are not kept from the live load: the refresh asks which release is current.
+    """
+
+    dataset: Dataset
+    why: str
+    options: LoadOptions | None = None
+
+    @property
+    def schema(self) -> str:
+        return (self.options.schema if self.options else None) or ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.dataset.name, self.schema)
+
+    @property
+    def label(self) -> str:
+        """``gadm``, or ``gadm (countries NPL · schema mine)``."""
+        described = self.options.describe() if self.options else ""
+        return f"{self.dataset.name} ({described})" if described else self.dataset.name
+
+    def probed(self, settings: Settings, release: str | None) -> Dataset:
+        """The dataset as this target loads it, with ``release``; loaded by country, the
+        first country's file stands for them all (GADM publishes them together)."""
+        opts = self.options or LoadOptions()
+        fixed = resolve(self.dataset, settings, release=release, levels=opts.levels,
+                        schema=opts.schema, countries=opts.countries)
+        applied = fixed.apply(self.dataset)
+        return fixed.part(applied, fixed.countries[0]) if fixed.countries else applied
+
+    def enqueued(self, settings: Settings) -> LoadOptions | None:
+        """The options a refresh run records: the kept choices, the current release."""
+        if self.options is None:
+            return None
+        return resolve(self.dataset, settings, release=release_for(self.dataset, settings),
+                       levels=self.options.levels, schema=self.options.schema,
+                       countries=self.options.countries)
+
+
+def targets(settings: Settings, conn: psycopg.Connection) -> list[Target]:
+    """What the scheduled refresh checks: ``GEOLOAD_REFRESH_DATASETS`` (dataset names, or
+    ``published`` for every live load, in every schema, with the options it was loaded
+    with); empty: nothing (refresh off).
+
+    A load of a user's own file (``--source``) is not refreshed: it has no upstream. An
+    unknown name is a :class:`~service.errors.UnknownDataset` naming the closest one.
+    """
+    chosen: dict[tuple[str, str], Target] = {}
+    for word in settings.refresh_datasets:
+        if word == PUBLISHED:
+            for live in refreshes.published(conn):
+                target = _published_target(settings, live)
+                if target is not None:
+                    chosen.setdefault(target.key, target)
+        else:
+            for dataset in catalog.resolve([word]):
+                chosen.setdefault((dataset.name, ""),
+                                  Target(dataset, "named in GEOLOAD_REFRESH_DATASETS"))
+    return list(chosen.values())
+
+
+def _published_target(settings: Settings, live: refreshes.Published) -> Target | None:
+    """The live load as a target; None for a dataset the catalog dropped or a user's file."""
+    if live.dataset not in catalog.DATASETS:
+        return None
+    options = LoadOptions.from_json(live.options)
+    if options is not None and options.source:
+        return None
+    kept = options is not None and (options.countries or options.levels or options.schema)
+    dataset = catalog.get(live.dataset)
+    if not kept:
+        return Target(dataset, "published at least once")
+    assert options is not None
+    return Target(dataset, "published at least once, with these choices",
+                  LoadOptions(countries=options.countries, levels=options.levels,
+                              schema=options.schema))
+
+
+def _target(item: Target | Dataset) -> Target:
+    return item if isinstance(item, Target) else Target(item, "named")
+
+
+def _one_load_per_dataset(won: list[Decision]) -> list[list[Decision]]:
+    """Split the decisions to load into runs, each with at most one load per dataset."""
+    batches: list[list[Decision]] = []
+    for d in won:
+        batch = next((b for b in batches if all(x.dataset != d.dataset for x in b)), None)
+        if batch is None:
+            batches.append([d])
+        else:
+            batch.append(d)
+    return batches
+
+
+def _claim_key(decision: Decision) -> str:
+    """The claim's version: upstream's version, and the schema when it is a user's, so that
+    one version loaded into two schemas is two claims."""
+    return f"{decision.version}@{decision.schema}" if decision.schema else str(decision.version)
 
 
 def tick(settings: Settings, broker: Any, *, origin: str = "scheduler") -> dict[str, Any]:
-    """The scheduler's periodic check of every dataset in the catalog.
+    """The scheduler's periodic check of what :func:`targets` chose.
 
     Raises when upstream was unreachable for some dataset, so that Dramatiq
     retries the tick; what it already decided stands, since claims are idempotent.
     """
     with connect(settings, autocommit=True, application_name="geoload-refresh") as conn:
         schema.ensure(conn)
-        outcome = refresh(settings, conn, broker, catalog.resolve(catalog.names()), origin=origin,
-                          strict=settings.strict)
+        chosen = targets(settings, conn)
+        if not chosen:
+            log.info("refresh: nothing to check (GEOLOAD_REFRESH_DATASETS=%r)",
+                     ",".join(settings.refresh_datasets))
+            return {"status": "off", "datasets": [],
+                    "reason": "GEOLOAD_REFRESH_DATASETS is empty" if not
+                    settings.refresh_datasets else "no dataset published yet"}
+        outcome = refresh(settings, conn, broker, chosen, origin=origin, strict=settings.strict)
     for d in outcome.decisions:
         log.log(logging.WARNING if d.action == ERROR else logging.INFO, "refresh %s: %s%s (%s)",
                 d.dataset, d.action, f" run {d.run_id}" if d.run_id else "", d.reason)
@@ -206,6 +344,14 @@ def tick(settings: Settings, broker: Any, *, origin: str = "scheduler") -> dict[
         raise UpstreamUnavailable("; ".join(f"{d.dataset}: {d.reason}" for d in failed),
                                   hint="the check is retried; runs already started stand")
     return outcome.as_json()
+
+
+def next_check(settings: Settings) -> Any:
+    """When the scheduler checks next (a pendulum datetime in this process's local time,
+    which is the scheduler's when they share a timezone, as in compose)."""
+    import pendulum
+
+    return schedule(settings).next_valid_date(pendulum.now())
 
 
 def schedule(settings: Settings) -> Any:
@@ -221,18 +367,25 @@ def schedule(settings: Settings) -> Any:
                                '"17 3 * * *"') from exc
 
 
-def _check_safely(settings: Settings, conn: psycopg.Connection, dataset: Dataset) -> Decision:
+def _check_safely(settings: Settings, conn: psycopg.Connection, target: Target) -> Decision:
     """One dataset's upstream being down must not stop the others' refresh."""
     try:
-        return check(settings, conn, dataset)
+        return check(settings, conn, target)
     except GeoloadError as exc:
-        return Decision(dataset.name, ERROR, str(exc.where(dataset=dataset.name)),
-                        transient=isinstance(exc, TransientError))
+        return Decision(target.dataset.name, ERROR, str(exc.where(dataset=target.dataset.name)),
+                        transient=isinstance(exc, TransientError), schema=target.schema)
+
+
+def _enqueued(settings: Settings, chosen: list[Target]) -> dict[str, LoadOptions]:
+    """Each target's options as its run records them (targets with the catalog's defaults
+    are resolved by :func:`start` itself)."""
+    out = {t.dataset.name: t.enqueued(settings) for t in chosen}
+    return {name: opts for name, opts in out.items() if opts is not None}
 
 
 def _claim(conn: psycopg.Connection, decision: Decision, claimer: str) -> Decision:
     """Take the (dataset, version) key: the decision stands, or says who holds the key."""
-    holder = refreshes.claim(conn, decision.dataset, str(decision.version), claimer,
+    holder = refreshes.claim(conn, decision.dataset, _claim_key(decision), claimer,
                              STALE_CLAIM_S)
     if holder is None:
         return decision

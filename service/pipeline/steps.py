@@ -51,7 +51,7 @@ class Step:
 
 
 STEPS: dict[str, Step] = {
-    FETCH: Step(fetch.fetch_source, ARGUMENTS[FETCH]),
+    FETCH: Step(fetch.fetch_source, ARGUMENTS[FETCH], optional=1),
     PLAN: Step(plan.plan_load, ARGUMENTS[PLAN]),
     CHUNK: Step(chunk.load_chunk, ARGUMENTS[CHUNK]),
     FINISH: Step(finish.finish_layer, ARGUMENTS[FINISH]),

@@ -106,7 +106,7 @@ def _retire(conn: psycopg.Connection, schema: str, table: str, retired: str) -> 
         return False
     conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(
         sql.Identifier(schema, table), sql.Identifier(retired)))
-    _rename_indexes(conn, schema, retired, table, retired)
+    rename_indexes(conn, schema, retired, table, retired)
     conn.execute(sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
         sql.Identifier(schema, retired), sql.Identifier(STAGING)))
     return True
@@ -117,10 +117,10 @@ def _install(conn: psycopg.Connection, staging_table: str, schema: str, table: s
         sql.Identifier(STAGING, staging_table), sql.Identifier(schema)))
     conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(
         sql.Identifier(schema, staging_table), sql.Identifier(table)))
-    _rename_indexes(conn, schema, table, staging_table, table)
+    rename_indexes(conn, schema, table, staging_table, table)
 
 
-def _rename_indexes(conn: psycopg.Connection, schema: str, table: str, old_prefix: str,
+def rename_indexes(conn: psycopg.Connection, schema: str, table: str, old_prefix: str,
                     new_prefix: str) -> None:
     """``<old_prefix>_pkey`` → ``<new_prefix>_pkey`` and so on, so names stay canonical."""
     rows = conn.execute(

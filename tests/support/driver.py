@@ -7,8 +7,10 @@ a worker runs them; what they would send is queued here instead.
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 from service import catalog
+from service.catalog.options import resolve
 from service.ledger import runs
 from service.live import Live
 from service.pipeline import steps
@@ -18,10 +20,15 @@ from service.postgres import connect
 from service.settings import Settings
 
 
-def new_run(settings: Settings, *datasets: str) -> str:
+def new_run(settings: Settings, *datasets: str, **choices: Any) -> str:
+    """A run as the CLI records it; ``choices`` (levels, schema, ...) as ``enqueue`` takes
+    them, resolved into each load's options."""
+    options = ({d: resolve(catalog.get(d), settings, **choices) for d in datasets}
+               if choices else None)
     with connect(settings, autocommit=True) as conn:
         return runs.create(conn, list(datasets),
-                           {d: catalog.get(d).release(settings) for d in datasets})
+                           {d: catalog.get(d).release(settings) for d in datasets},
+                           options=options)
 
 
 def run_step(settings: Settings, step: Next) -> Outcome:

@@ -37,7 +37,10 @@ def test_gadm_keys_are_every_gid_and_country():
 
 def test_gadm_levels_index_their_join_keys_and_name_features_by_gid():
     gadm = catalog.get("gadm")
-    assert gadm.layers[4].indexes == ("gid_0", "gid_1", "gid_2", "gid_3", "gid_4")
+    # country, parent and own key (last), not every ancestor's
+    assert gadm.layers[4].indexes == ("gid_0", "gid_3", "gid_4")
+    assert [layer.indexes for layer in gadm.layers[:3]] == [
+        ("gid_0",), ("gid_0", "gid_1"), ("gid_0", "gid_1", "gid_2")]
     assert [layer.feature_key for layer in gadm.layers] == [f"GID_{k}" for k in range(6)]
     assert [f.name for f in level_fields(0)] == ["GID_0", "COUNTRY"]
 
@@ -103,5 +106,20 @@ def test_names_postgresql_would_truncate_are_refused(build, problem):
 
 
 def test_the_shipped_catalog_fits():
+    from dataclasses import replace
+
     for dataset in catalog.DATASETS.values():
-        assert _dataset(dataset.name, *dataset.layers).name == dataset.name
+        assert replace(dataset).name == dataset.name  # the checks run again
+        if dataset.prefix is None:
+            assert _dataset(dataset.name, *dataset.layers).name == dataset.name
+
+
+def test_a_prefix_keeps_a_long_variants_names_whole():
+    land_1970 = catalog.get("timezone-land-1970")
+    with pytest.raises(ConfigError, match="would be 69 bytes"):
+        _dataset(land_1970.name, *land_1970.layers)
+
+
+def test_the_refresh_keeps_a_variant_current_only_once_it_was_loaded():
+    assert catalog.refreshed(set()) == ["gadm", "timezone"]
+    assert catalog.refreshed({"timezone-land"}) == ["gadm", "timezone", "timezone-land"]

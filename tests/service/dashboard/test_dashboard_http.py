@@ -489,6 +489,51 @@ def test_history_survives_restarts_of_dashboard_redis_and_workers(
     assert wait_run(history.settings, started, workers=history.workers).status == "succeeded"
 
 
+def test_cancel_button_ends_an_unfinished_run_behind_csrf(client: Client,
+                                                          history: History) -> None:
+    """A run whose messages were never sent stays queued: what Cancel is for."""
+    with psycopg.connect(history.settings.database_url, autocommit=True) as conn:
+        run_id = runs.create(conn, ["timezone"], {"timezone": "2026c"}, origin="test")
+    page = client.get(f"/runs/{run_id}").text
+    assert f'action="/api/runs/{run_id}/cancel"' in page and 'data-test="cancel-run"' in page
+    assert client.post(f"/api/runs/{run_id}/cancel").status_code == 403  # no CSRF token
+
+    form = client.post(f"/api/runs/{run_id}/cancel", data={"csrf": client.csrf()},
+                       headers={"Origin": client.base})
+    assert form.status_code == 303 and form.headers["Location"] == f"/runs/{run_id}"
+    data = client.get(f"/api/runs/{run_id}").json()
+    assert data["status"] == "cancelled" and data["datasets"][0]["status"] == "cancelled"
+    page = client.get(f"/runs/{run_id}").text
+    assert 'data-test="cancel-run"' not in page
+    assert f'action="/api/runs/{run_id}/retry"' in page  # a cancelled dataset can be retried
+
+    again = client.post(f"/api/runs/{run_id}/cancel", headers={"X-CSRF-Token": client.csrf()})
+    assert again.status_code == 202 and again.json()["noop"] is True
+    finished = client.post(f"/api/runs/{history.succeeded}/cancel",
+                           headers={"X-CSRF-Token": client.csrf()})
+    assert finished.json() | {"url": None} == {
+        "run_id": history.succeeded, "cancelled": [], "ended": {"timezone": "published"},
+        "noop": True, "dropped": [], "url": None}
+    assert client.post("/api/runs/nope/cancel", headers={"X-CSRF-Token": client.csrf()}
+                       ).status_code == 404
+
+
+def test_datasets_page_shows_the_next_scheduled_check_and_what_it_covers(
+        client: Client, history: History) -> None:
+    data = client.get("/api/datasets").json()
+    refresh = data["refresh"]
+    assert refresh["setting"] == "published" and refresh["error"] is None
+    loaded = [d["dataset"] for d in data["datasets"] if d["loaded"]]  # gadm too, if run later
+    assert "timezone" in loaded
+    assert refresh["covers"] == [{"dataset": name, "why": "published at least once"}
+                                 for name in loaded]
+    assert refresh["cron"] == history.settings.refresh_cron and refresh["next"]
+    page = client.get("/datasets").text
+    assert re.search(r"Next scheduled check <time datetime=\"[^\"]+\">.*</time> \(cron "
+                     r"<code>17 3 \* \* \*</code>\) covers\s+.*timezone \(published at least "
+                     r"once\)", page, re.S), page[:3000]
+
+
 # --- point lookup (issue 15) ----------------------------------------------------------------
 
 def test_lookup_answers_a_point_from_the_published_time_zones(client: Client,

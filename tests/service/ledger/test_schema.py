@@ -7,8 +7,8 @@ import psycopg
 from service.ledger import schema
 from tests.support.db import one
 
-TABLES = {"runs", "loads", "live", "load_layers", "chunks", "refreshes", "change_reports",
-          "changes"}
+TABLES = {"runs", "loads", "live", "load_layers", "chunks", "refreshes", "load_parts",
+          "archive", "change_reports", "changes"}
 
 
 def _tables(conn: psycopg.Connection) -> set[str]:

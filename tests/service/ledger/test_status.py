@@ -21,6 +21,9 @@ from service.load.records import Chunk, ChunkCounts, LayerPlan, PlannedLayer
     (["superseded", "published"], "superseded"),
     (["queued", "queued"], "queued"),
     (["queued", "fetching"], "running"),
+    (["cancelled", "published"], "cancelled"),
+    (["cancelled", "failed"], "failed"),
+    (["cancelled", "loading"], "running"),
 ])
 def test_a_runs_status_follows_from_its_loads(states, expected):
     assert run_state(states) == expected

@@ -32,17 +32,19 @@ from service.ledger.records import Known
 from service.pipeline import refresh
 from service.pipeline.broker import make_broker
 from service.settings import Settings, to_env
-from tests.conftest import ROOT, purge_queue, run_cli, worker_env
+from tests.conftest import ROOT, Workers, purge_queue, run_cli, worker_env
 
 GADM_PATH = "/gadm/gadm4.1/gadm_410-levels.zip"
-DATASETS = catalog.resolve(catalog.names())
+DATASETS = catalog.resolve(catalog.refreshed(set()))  # what a first refresh checks
 
 
 @pytest.fixture()
 def fresh(clean_db: Settings, upstream) -> Iterator[Settings]:
+    """A clean database, whose scheduled refresh checks both datasets by name (by default
+    it would check only the published ones, and none is)."""
     purge_queue(clean_db)
     upstream.clear_faults()
-    yield clean_db
+    yield replace(clean_db, refresh_datasets=("gadm", "timezone"))
     upstream.clear_faults()
 
 
@@ -289,6 +291,16 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(10)
 
 
+@pytest.fixture()
+def workers(clean_db: Settings) -> Iterator[Workers]:
+    """Workers whose refresh checks both datasets by name (none is published yet)."""
+    purge_queue(clean_db)
+    group = Workers(replace(clean_db, refresh_datasets=("gadm", "timezone")))
+    group.wait_ready()
+    yield group
+    group.stop()
+
+
 @pytest.mark.e2e
 def test_two_schedulers_load_a_new_version_once(workers, db, tmp_path):
     """Both schedulers tick (periodiq sends at start when the cron matches): one run only."""
@@ -348,3 +360,104 @@ def test_a_claim_is_handed_on_once_its_load_is_not_the_live_one(fresh, broker, d
     assert actions(third) == {"timezone": "load"}, third.decisions
     attempts = db.execute("SELECT attempts FROM geoload.refreshes WHERE dataset = 'timezone'")
     assert attempts.fetchone() == (3,)
+
+
+def _publish_by_hand(db: psycopg.Connection, settings: Settings, dataset: str) -> str:
+    from service.ledger import schema
+
+    schema.ensure(db)
+    run_id = run_ledger.create(db, [dataset], {dataset: None}, origin="test")
+    db.execute("UPDATE geoload.loads SET status = 'published', finished_at = now() "
+               "WHERE run_id = %s RETURNING load_id", (run_id,))
+    db.execute("INSERT INTO geoload.live (dataset, load_id, run_id, published_at) "
+               "SELECT dataset, load_id, run_id, now() FROM geoload.loads WHERE run_id = %s",
+               (run_id,))
+    return run_id
+
+
+def test_the_refresh_checks_what_geoload_refresh_datasets_chose(fresh, db):
+    by_default = replace(fresh, refresh_datasets=("published",))
+
+    def chosen(settings: Settings) -> list[tuple[str, str]]:
+        return [(t.dataset.name, t.why) for t in refresh.targets(settings, db)]
+
+    _publish_by_hand(db, fresh, "gadm")
+    db.execute("TRUNCATE geoload.live")
+    assert chosen(by_default) == []  # nothing published yet
+    _publish_by_hand(db, fresh, "timezone")
+    assert chosen(by_default) == [("timezone", "published at least once")]
+    assert chosen(replace(fresh, refresh_datasets=("gadm", "published"))) == [
+        ("gadm", "named in GEOLOAD_REFRESH_DATASETS"), ("timezone", "published at least once")]
+    assert chosen(replace(fresh, refresh_datasets=())) == []
+    with pytest.raises(ConfigError, match="gadn"):
+        chosen(replace(fresh, refresh_datasets=("gadn",)))
+
+
+def test_an_empty_choice_turns_the_refresh_off(fresh, db):
+    off = refresh.tick(replace(fresh, refresh_datasets=()), broker=None)
+    assert off == {"status": "off", "datasets": [],
+                   "reason": "GEOLOAD_REFRESH_DATASETS is empty"}
+    nothing = refresh.tick(replace(fresh, refresh_datasets=("published",)), broker=None)
+    assert nothing["reason"] == "no dataset published yet"
+    assert runs(db) == []
+
+
+def test_the_default_refresh_checks_only_the_published_dataset(fresh, broker, db):
+    first = _publish_by_hand(db, fresh, "timezone")
+    outcome = refresh.tick(replace(fresh, refresh_datasets=("published",)), broker)
+    assert [d["dataset"] for d in outcome["decisions"]] == ["timezone"]
+    assert all(datasets == ["timezone"] for _, datasets in runs(db) if _ != first)
+
+
+def _publish_with_options(db: psycopg.Connection, settings: Settings, upstream, dataset: str,
+                          **chosen) -> str:
+    """Like :func:`publish_as_loaded` for one dataset enqueued with ``chosen`` options
+    (levels, schema, source), made live in its schema."""
+    from service.catalog.options import resolve
+
+    opts = resolve(catalog.get(dataset), settings, **chosen)
+    run_id = run_ledger.create(db, [dataset], {}, origin="test", options={dataset: opts})
+    path = source_file(upstream, dataset, settings)
+    db.execute("UPDATE geoload.loads SET status = 'published', finished_at = now(), "
+               "etag = %s, last_modified = %s, sha256 = 'x', bytes = %s WHERE run_id = %s",
+               (etag_for(path), formatdate(path.stat().st_mtime, usegmt=True),
+                path.stat().st_size, run_id))
+    db.execute("INSERT INTO geoload.live (dataset, target_schema, load_id, run_id, published_at) "
+               "SELECT dataset, coalesce(target_schema, ''), load_id, run_id, now() "
+               "FROM geoload.loads WHERE run_id = %s", (run_id,))
+    return run_id
+
+
+def test_the_default_refresh_loads_each_published_choice_again_with_its_options(
+        fresh, broker, db, upstream, tmp_path):
+    by_default = replace(fresh, refresh_datasets=("published",))
+    _publish_with_options(db, fresh, upstream, "gadm")
+    _publish_with_options(db, fresh, upstream, "gadm", levels=(0, 1), schema="mine")
+    own = tmp_path / "own.zip"
+    own.write_bytes(source_file(upstream, "timezone", fresh).read_bytes())
+    _publish_with_options(db, fresh, upstream, "timezone", source=str(own))
+
+    chosen = refresh.targets(by_default, db)
+    # A load of one's own file has no upstream to check: it is left alone.
+    assert [(t.dataset.name, t.schema) for t in chosen] == [("gadm", ""), ("gadm", "mine")]
+    assert chosen[1].options is not None and chosen[1].options.levels == (0, 1)
+    assert chosen[1].label == "gadm (levels 0,1 · schema mine)"
+
+    unchanged = refresh.tick(by_default, broker)
+    assert [d["action"] for d in unchanged["decisions"]] == ["unchanged", "unchanged"]
+    before = {r for r, _ in runs(db)}
+
+    with new_upstream_version(source_file(upstream, "gadm", fresh)):
+        changed = refresh.tick(by_default, broker)
+        again = refresh.tick(by_default, broker)  # both claims are taken: nothing more starts
+    assert [d["action"] for d in again["decisions"]] == ["taken", "taken"]
+    assert [(d["schema"], d["action"]) for d in changed["decisions"]] == [
+        ("", "load"), ("mine", "load")]
+    started = [r for r, _ in runs(db) if r not in before]
+    assert len(started) == 2  # a run holds one load per dataset
+    loads = db.execute("SELECT coalesce(target_schema, ''), options->'levels', "
+                       "options->>'schema', release FROM geoload.loads WHERE run_id = ANY(%s) "
+                       "ORDER BY 1", (started,)).fetchall()
+    release = catalog.get("gadm").release(fresh)
+    assert loads == [("", [], None, release), ("mine", [0, 1], "mine", release)]
+    assert {r for r, _ in runs(db)} == before | set(started)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import tempfile
 import time
 import zipfile
@@ -17,6 +15,7 @@ from psycopg import sql
 from pyogrio import raw
 
 from devtools.bench.cpu import Busy
+from devtools.bench.own import OwnCPU
 from service import catalog
 from service.fetch.unzip import ArchiveLimits, extract_member
 from service.repair import is_valid
@@ -25,12 +24,16 @@ from service.settings import Settings
 OGR_SCHEMA = "bench_ogr2ogr"
 VALIDATION_WAY = "GEOS validity alone (CPU s)"
 FLOOR_SCHEMA = "bench_copy_floor"
-OGR_FLAGS = ["-nlt", "PROMOTE_TO_MULTI", "-makevalid", "-lco", "GEOMETRY_NAME=geom",
-             "-lco", f"SCHEMA={OGR_SCHEMA}", "-overwrite"]
 
 
-def ogr2ogr_available() -> bool:
-    return shutil.which("ogr2ogr") is not None
+def ogr2ogr_command(dataset: str, settings: Settings, source: str, schema: str) -> list[str]:
+    """ogr2ogr into ``schema``: every layer, MultiPolygons made valid, tables named as
+    geoload names them (GDAL lower-cases GADM's layer names)."""
+    layers = catalog.get(dataset).layers
+    names = [] if len(layers) > 1 else ["-nln", layers[0].table_name]
+    return ["ogr2ogr", "-f", "PostgreSQL", f"PG:{settings.database_url}", source,
+            "-nlt", "PROMOTE_TO_MULTI", "-makevalid", "-lco", "GEOMETRY_NAME=geom",
+            "-lco", f"SCHEMA={schema}", "-overwrite", *names]
 
 
 def ogr2ogr_source(archive: Path, dataset: str, settings: Settings, work: Path) -> str:
@@ -46,22 +49,6 @@ def ogr2ogr_source(archive: Path, dataset: str, settings: Settings, work: Path) 
     with zipfile.ZipFile(archive) as zf:
         inner = next(n for n in zf.namelist() if Path(n).match(member))
     return f"/vsizip/{archive}/{inner}"
-
-
-def run_ogr2ogr(source: str, dataset: str, settings: Settings) -> tuple[float, float | None]:
-    """Seconds for ogr2ogr to load every layer of ``source`` into PostGIS, and the machine's
-    busy CPU seconds meanwhile."""
-    with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(OGR_SCHEMA)))
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(OGR_SCHEMA)))
-    names = [] if len(catalog.get(dataset).layers) > 1 else ["-nln", dataset]
-    cmd = ["ogr2ogr", "-f", "PostgreSQL", f"PG:{settings.database_url}", source, *OGR_FLAGS,
-           *names]
-    with Busy() as busy:
-        started = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
-        seconds = time.perf_counter() - started
-    return seconds, busy.seconds
 
 
 def validation_seconds(source: str) -> float:
@@ -98,7 +85,8 @@ def dump_final_rows(dataset: str, settings: Settings, work: Path) -> dict[str, P
     return dumps
 
 
-def run_copy_floor(dumps: dict[str, Path], settings: Settings) -> tuple[float, float | None]:
+def run_copy_floor(dumps: dict[str, Path], settings: Settings
+                   ) -> tuple[float, float | None, float]:
     """Seconds to COPY the final rows into empty tables like the published ones (lz4 geom),
     and the machine's busy CPU seconds meanwhile.
 
@@ -115,7 +103,8 @@ def run_copy_floor(dumps: dict[str, Path], settings: Settings) -> tuple[float, f
                 target, sql.Identifier(schema, name)))
             conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN geom SET COMPRESSION lz4").format(
                 target))
-        with Busy() as busy, conn.cursor() as cur:
+        own = OwnCPU(settings.database_url, in_process=True)
+        with Busy() as busy, own, conn.cursor() as cur:
             started = time.perf_counter()
             for table, path in dumps.items():
                 name = table.split(".")[1]
@@ -124,7 +113,7 @@ def run_copy_floor(dumps: dict[str, Path], settings: Settings) -> tuple[float, f
                     while block := src.read(1 << 20):
                         copy.write(block)
             seconds = time.perf_counter() - started
-        return seconds, busy.seconds
+        return seconds, busy.seconds, own.seconds
 
 
 def scratch() -> Path:
