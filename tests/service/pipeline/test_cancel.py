@@ -39,12 +39,12 @@ def test_cancel_ends_the_run_drops_staging_and_leaves_live_tables(clean_db, db):
     run_id = new_run(clean_db, "timezone", "gadm")
     held = drain(clean_db, [Next(FETCH, (run_id, d)) for d in ("timezone", "gadm")]
                  + [Next(PLAN, (run_id, d)) for d in ("timezone", "gadm")], stop_before=CHUNK)
-    assert held and _staging(db) == 7
+    assert held and _staging(db) == 9  # 6 GADM levels, 1 time zone table, 2 lookup tables
 
     outcome = _cancel(clean_db, run_id)
 
     assert sorted(outcome.cancelled) == ["gadm", "timezone"] and outcome.ended == {}
-    assert len(outcome.dropped) == 7 and _staging(db) == 0
+    assert len(outcome.dropped) == 9 and _staging(db) == 0
     assert one(db, "SELECT array_agg(DISTINCT status) FROM geoload.loads WHERE run_id = %s",
                run_id) == ["cancelled"]
     # Queued messages arrive and do nothing; the live version is the first run's, unchanged.
@@ -142,13 +142,13 @@ def test_a_layer_indexed_after_the_cancel_has_its_table_dropped(clean_db, db):
     with connect(clean_db, autocommit=True) as conn, conn.transaction():
         # The cancel, as it lands while the layer's index builds (the drop waits, then gives up).
         load_ledger.cancel(conn, run_id, "cancelled (test)")
-    assert _staging(db) == 1
+    assert _staging(db) == 2  # the layer's table and the lookup table
     db.execute("UPDATE geoload.loads SET status = 'indexing' WHERE load_id = %s", (load_id,))
     indexed = run_step(clean_db, finish)  # the index build that was already running
     db.execute("UPDATE geoload.loads SET status = 'cancelled' WHERE load_id = %s", (load_id,))
     [publish] = indexed.next
     published = run_step(clean_db, publish)
-    assert published.result["status"] == "skipped" and len(published.result["dropped"]) == 1
+    assert published.result["status"] == "skipped" and len(published.result["dropped"]) == 2
     assert _staging(db) == 0
     assert one(db, "SELECT to_regclass('timezone.timezones') IS NULL")
     assert _cancel(clean_db, run_id).noop
