@@ -59,8 +59,10 @@ def test_levels_and_a_schema_of_ones_own_leave_other_loads_alone(workers, settin
     first = enqueue(settings, "gadm", "--levels", "0-1")
     mine = enqueue(settings, "gadm", "--levels", "0", "--schema", "mine")
     with psycopg.connect(settings.database_url) as db:
-        tables = {f"{s}.{t}" for s, t in db.execute(
+        found = {f"{s}.{t}" for s, t in db.execute(
             "SELECT schemaname, tablename FROM pg_tables WHERE schemaname IN ('gadm', 'mine')")}
+        lookups = {t for t in found if t.endswith("_lookup")}  # each load's lookup table
+        tables = found - lookups
         counts = {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
                   for t in sorted(tables)}
         live = db.execute("SELECT target_schema, run_id FROM geoload.live "
@@ -68,6 +70,7 @@ def test_levels_and_a_schema_of_ones_own_leave_other_loads_alone(workers, settin
         schema = db.execute("SELECT target_schema FROM geoload.loads WHERE run_id = %s",
                             (mine["run_id"],)).fetchone()[0]
     assert tables == {"gadm.adm_0", "gadm.adm_1", "mine.adm_0"}
+    assert lookups == {"gadm.gadm_lookup", "mine.gadm_lookup"}
     expected = manifest.gadm.features
     assert counts == {"gadm.adm_0": expected["ADM_0"], "gadm.adm_1": expected["ADM_1"],
                       "mine.adm_0": expected["ADM_0"]}
@@ -98,7 +101,7 @@ def test_two_countries_at_levels_0_to_2_one_of_them_only_to_level_1(workers, set
         fetched_by = db.execute(
             "SELECT count(DISTINCT part) FROM geoload.chunks JOIN geoload.loads "
             "USING (load_id) WHERE run_id = %s", (final["run_id"],)).fetchone()[0]
-    assert tables == ["adm_0", "adm_1", "adm_2"]
+    assert tables == ["adm_0", "adm_1", "adm_2", "gadm_lookup"]
     for level in range(3):
         expected = {code: n[f"ADM_{level}"] for code, n in counts.items()
                     if f"ADM_{level}" in n}
