@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from service import lookup
 from service.catalog import Dataset
 from service.catalog.options import LoadOptions
 from service.errors import ConfigError
@@ -102,5 +103,8 @@ def _swap_back(conn: psycopg.Connection, ds: Dataset, target_schema: str, run_id
         kept_versions.forget(conn, restored)
         loads.take_live(conn, ds.name, load_id)
         retired = swap.swap(conn, ds.stem, load_id, staged)
+        # Only data tables are kept: the live lookup table is the replaced version's, so it
+        # goes with it (lookups answer nothing for the dataset until its next load).
+        lookup.drop_live(conn, LoadOptions(schema=target_schema or None).apply(ds))
         keep(conn, ds, target_schema, previous, list(staged), retired, load_id, max(limit, 1))
     return RolledBack(run_id, ds.name, restored, tables[0].release, sorted(staged))

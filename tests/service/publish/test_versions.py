@@ -69,6 +69,8 @@ def test_keep_two_versions_then_roll_back_under_a_reader(clean_db, upstream_file
         load_id = db.execute("SELECT load_id FROM geoload.loads WHERE run_id = %s",
                              (result["run_id"],)).fetchone()[0]
     assert (origin, status, restored, live) == ("rollback", "published", third, load_id)
+    with psycopg.connect(settings.database_url) as db:  # not the replaced version's lookup
+        assert db.execute("SELECT to_regclass('timezone.timezone_lookup')").fetchone() == (None,)
 
 
 def test_a_rollback_with_nothing_kept_is_a_clear_usage_error(clean_db, upstream_files):
