@@ -94,8 +94,11 @@ def bench_dataset(settings: Settings, dataset: str, args: argparse.Namespace, ro
                   work: Path) -> list[report.Row]:
     """Every way once per round, round after round, so that a machine that slows down
     mid-benchmark slows every way alike: ratios are taken within a round."""
-    ours = {n: report.Row(dataset, f"geoload {n} worker" + ("s" if n > 1 else ""))
+    ours = {(n, False): report.Row(dataset, geoload_way(n))
             for n in dict.fromkeys((1, args.workers))}
+    # ogr2ogr and the peers build no lookup table: geoload's rows above are loads without
+    # one (GEOLOAD_LOOKUP=0), and this row is the same load with its lookup table cut.
+    ours[(args.workers, True)] = report.Row(dataset, geoload_way(args.workers) + " + lookup")
     archive = data.local_file(root, dataset, settings)
     source = peers.ogr2ogr_source(archive, dataset, settings, work)
     job = peers.Job(dataset, archive, source_url(catalog.get(dataset), settings), source,
@@ -109,8 +112,9 @@ def bench_dataset(settings: Settings, dataset: str, args: argparse.Namespace, ro
     dumps: dict[str, Path] = {}
     expected: dict[str, int] = {}
     for _ in range(args.runs):
-        for processes, row in ours.items():
-            timed = runner.geoload_once(settings, dataset, processes, args.threads, work)
+        for (processes, lookup), row in ours.items():
+            timed = runner.geoload_once(settings, dataset, processes, args.threads, work,
+                                        env={"GEOLOAD_LOOKUP": "1" if lookup else "0"})
             row.add(timed.seconds, timed.cpu, timed.own_cpu)
             row.peak_rss = max(row.peak_rss or 0, timed.peak_rss)
             print(f"  {dataset} {row.way}: {timed.seconds:.2f} s, peak RSS "
@@ -125,6 +129,10 @@ def bench_dataset(settings: Settings, dataset: str, args: argparse.Namespace, ro
         floor.add(*peers.run_copy_floor(dumps, settings))
     return [*ours.values(), *([ogr] if ogr else []), *(row for _, row in others), validity,
             floor]
+
+
+def geoload_way(workers: int) -> str:
+    return f"geoload {workers} worker" + ("s" if workers > 1 else "")
 
 
 def run_peer(peer: peers.Peer, row: report.Row, job: peers.Job, expected: dict[str, int]) -> None:

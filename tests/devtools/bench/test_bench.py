@@ -13,7 +13,8 @@ from devtools.bench.profile.stages import BY_FILE, BY_LINE
 from devtools.bench.report import Row, paired_ratio
 from tests.conftest import have, run_cli
 
-WAYS = {"geoload 1 worker", "raw binary COPY", "GEOS validity alone (CPU s)"}
+WAYS = {"geoload 1 worker", "geoload 1 worker + lookup", "raw binary COPY",
+        "GEOS validity alone (CPU s)"}
 STAGES = {name for _, name in (*BY_LINE, *BY_FILE)}
 #: The ways a user would pick instead, and the datasets each applies to.
 PEERS = {"user's script (curl+unzip+ogr2ogr+indexes)": ("timezone", "gadm"),
@@ -72,6 +73,8 @@ def test_the_benchmark_runs_every_peer_and_writes_its_table(settings, bench_db, 
             # COPY can take less than one 10 ms clock tick)
             assert 0 <= mine[way]["own_cpu_s"] <= mine[way]["cpu_s"] + 0.05, way
         assert mine["geoload 1 worker"]["own_cpu_s"] > 0
+        # The same load with its lookup table cut does more work than without.
+        assert mine["geoload 1 worker + lookup"]["own_cpu_s"] > 0
         assert mine["GEOS validity alone (CPU s)"]["cpu_s"] is None
     # --profile: one more load per dataset, its CPU split by stage on both sides.
     profiles = {p["dataset"]: p for p in json.loads(out.read_text())["profiles"]}
