@@ -13,7 +13,9 @@ connection holds one COPY at a time): about as many bytes as the chunk's geometr
 Memory, world-size GADM (``python -m devtools.bench.scale --size world --workers 2``),
 peak RSS of the two workers: 396 / 381 MB with pieces kept as GEOS geometries and a
 cutter thread per chunk, 386 / 372 MB kept as WKB, 374 / 364 MB with the process's shared
-cutters (one run each, busy machine); 236-259 MB was measured without lookup tables.
+cutters (one run each, busy machine); 372-403 MB in three quiet runs; 359 / 358 and
+362 / 356 MB once each batch is cut in slices of :data:`SLICE_BYTES`; 236-259 MB was
+measured without lookup tables.
 
 >>> with ChunkPieces("geoload_staging.timezone__timezone_lookup__l7", source, columns) as cut:
 ...     copy_chunk(conn, path, plan, chunk, unloadable, indexed=..., pieces=cut)
@@ -111,14 +113,36 @@ class ChunkPieces:
         return time.perf_counter() - started
 
     def _cut(self, wkb: np.ndarray, keys: list[Any], labels: list[Any]) -> _Cut:
-        present = np.flatnonzero([g is not None for g in wkb])
-        pieces = subdivide(shapely.from_wkb(wkb[present]), self._max_vertices, self._grid)
-        owners = present[pieces.owner].tolist()
-        return (pieces.cell.tolist(), shapely.to_wkb(pieces.geoms).tolist(),
-                [keys[i] for i in owners], [labels[i] for i in owners])
+        cells: list[int] = []
+        out: list[bytes] = []
+        owners: list[int] = []
+        for present in _slices(wkb):
+            pieces = subdivide(shapely.from_wkb(wkb[present]), self._max_vertices, self._grid)
+            cells += pieces.cell.tolist()
+            out += shapely.to_wkb(pieces.geoms).tolist()
+            owners += present[pieces.owner].tolist()
+        return cells, out, [keys[i] for i in owners], [labels[i] for i in owners]
 
     @staticmethod
     def _values(batch: Any, field: str | None) -> list[Any]:
         if field is None:
             return [None] * batch.num_rows
         return [None if v is None else str(v) for v in batch.column(field).to_pylist()]
+
+
+#: WKB bytes of a batch turned into GEOS geometries and cut at once. A batch's GEOS
+#: geometries and their pieces take several times its WKB; cut whole, a batch of big
+#: polygons held all of them at once beside the chunk's own.
+SLICE_BYTES = 2_000_000
+
+
+def _slices(wkb: np.ndarray) -> list[np.ndarray]:
+    """Indices of the features that have a geometry, in runs of about :data:`SLICE_BYTES`
+    of WKB (a single larger feature is a run of its own)."""
+    present = np.flatnonzero([g is not None for g in wkb])
+    if not len(present):
+        return []
+    sizes = np.cumsum([len(wkb[i]) for i in present])
+    bounds = np.flatnonzero(np.diff(sizes // SLICE_BYTES)) + 1
+    return np.split(present, bounds)
+
