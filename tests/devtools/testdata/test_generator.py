@@ -282,3 +282,24 @@ def test_vertex_scale_multiplies_vertices(tmp_path: Path) -> None:
     two = make_gadm_levels_zip(tmp_path / "2" / "g.zip", features=60, vertex_scale=2.0)
     assert one.features == two.features
     assert 1.7 < sum(two.vertices.values()) / sum(one.vertices.values()) < 2.3
+
+
+def test_country_files_are_shaped_like_gadm41s_per_country_geopackages(
+        tiny: Manifest, tiny_gpkg: Path, tmp_path: Path) -> None:
+    """../shared/NOTES.md: ``gpkg/gadm41_{ISO3}.gpkg``, not zipped, layers ``ADM_ADM_0`` …
+    ``ADM_ADM_k`` (k the country's deepest level) with the world layers' fields."""
+    from devtools.testdata.countries import make_country_gpkgs
+
+    first, second = sorted(set(read_layer(tiny_gpkg, "ADM_0")[0].column("GID_0").to_pylist()))[:2]
+    make_country_gpkgs(tiny.gadm.path, tmp_path, [first, second], deepest={second: 1})
+    for code, deepest in ((first, None), (second, 1)):
+        path = tmp_path / f"gadm/gadm4.1/gpkg/gadm41_{code}.gpkg"  # upstream URL's path
+        assert path.is_file() and not zipfile.is_zipfile(path)
+        names = [name for name, _ in pyogrio.list_layers(path)]
+        assert names == [f"ADM_ADM_{k}" for k in range(len(names))]
+        assert deepest is None or len(names) <= deepest + 1  # k: its own deepest level
+        for k, name in enumerate(names):
+            table, geoms = read_layer(path, name)
+            assert table.column_names == ["fid", *gadm41_fields()[f"ADM_{k}"]]
+            assert set(table.column("GID_0").to_pylist()) == {code}
+            assert len(geoms) > 0
