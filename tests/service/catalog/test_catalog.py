@@ -123,3 +123,27 @@ def test_a_prefix_keeps_a_long_variants_names_whole():
 def test_the_refresh_keeps_a_variant_current_only_once_it_was_loaded():
     assert catalog.refreshed(set()) == ["gadm", "timezone"]
     assert catalog.refreshed({"timezone-land"}) == ["gadm", "timezone", "timezone-land"]
+
+
+#: Issue 13's table, and ../shared/NOTES.md's asset names (``timezones{,-with-oceans}
+#: {,-now,-1970}.shapefile.zip`` holding ``combined-shapefile*.shp``), written out by hand.
+TIMEZONE_VARIANTS = {
+    "timezone": ("timezones-with-oceans", "timezone.timezones"),
+    "timezone-land": ("timezones", "timezone.timezones_land"),
+    "timezone-now": ("timezones-with-oceans-now", "timezone.timezones_now"),
+    "timezone-land-now": ("timezones-now", "timezone.timezones_land_now"),
+    "timezone-1970": ("timezones-with-oceans-1970", "timezone.timezones_1970"),
+    "timezone-land-1970": ("timezones-1970", "timezone.timezones_land_1970"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TIMEZONE_VARIANTS))
+def test_each_timezone_variant_is_upstreams_asset_in_a_table_of_its_own(name):
+    asset, table = TIMEZONE_VARIANTS[name]
+    dataset = catalog.get(name)
+    assert dataset.source.url.format(release="2026c") == (
+        "https://github.com/evansiroky/timezone-boundary-builder/releases/download/2026c/"
+        f"{asset}.shapefile.zip")
+    assert dataset.source.member == "combined-shapefile*.shp"
+    assert [layer.table for layer in dataset.layers] == [table]
+    assert [f.name for f in dataset.layers[0].fields] == ["tzid"]
