@@ -138,11 +138,16 @@ class Dataset:
         for layer in self.layers:
             if layer.name == name:
                 return layer
-        from service.errors import BadMessage
+        from service.errors import ConfigError
 
-        raise BadMessage(f"dataset {self.name!r} has no layer {name!r}",
-                         dataset=self.name,
-                         hint=f"known layers: {', '.join(lay.name for lay in self.layers)}")
+        # A message naming a layer the deployed catalog lacks was planned under another
+        # catalog: its load can't finish, so it fails (a BadMessage would dead-letter the
+        # message and leave the load for the sweep to fail half an hour later).
+        raise ConfigError(f"this load was planned with layer {name!r}, which the catalog no "
+                          f"longer has (its layers: {', '.join(lay.name for lay in self.layers)})",
+                          dataset=self.name,
+                          hint=f"enqueue {self.name} again, to load it as the catalog describes "
+                               "it now")
 
     @property
     def schemas(self) -> tuple[str, ...]:

@@ -173,3 +173,45 @@ def test_a_load_naming_a_layer_the_catalog_no_longer_has_fails_instead_of_being_
                                     "the catalog no longer has"), load["error"]
     assert "What to do: enqueue gadm again" in load["error"]
     assert _staging_tables(settings) == []
+
+
+def test_a_chunk_naming_a_layer_the_catalog_no_longer_has_fails_its_load_at_once(
+        clean_db, monkeypatch):
+    """Issue 12, item 11(d), first delivery: the chunk fails with a permanent error naming
+    the layer (not a BadMessage, which the workers dead-letter without failing any load), so
+    the failure path fails the load and drops its staging tables now, not the sweep later."""
+    from dataclasses import replace
+
+    from service import catalog
+    from service.errors import BadMessage, ConfigError, PermanentError
+    from service.pipeline.failure import record_failure
+    from tests.support.driver import run_step
+
+    settings = clean_db
+    purge_queue(settings)
+    run_id = new_run(settings, "gadm")
+    held = drain(settings, [Next(FETCH, (run_id, "gadm")), Next(PLAN, (run_id, "gadm"))],
+                 stop_before=CHUNK)
+    gadm = catalog.get("gadm")
+    gone = gadm.layers[-1].name
+    monkeypatch.setitem(catalog.DATASETS, "gadm", replace(gadm, layers=gadm.layers[:-1]))
+    [orphan, *_] = [step for step in held if step.args[2] == gone]
+    assert _staging_tables(settings) != []
+
+    try:
+        run_step(settings, orphan)
+        raise AssertionError("the chunk ran")
+    except PermanentError as exc:
+        error = exc
+    assert isinstance(error, ConfigError) and not isinstance(error, BadMessage)
+    assert str(error).startswith(f"[gadm] this load was planned with layer {gone!r}, which "
+                                 "the catalog no longer has"), str(error)
+    assert "What to do: enqueue gadm again" in str(error)
+
+    # What the workers' middleware does with a message that failed for good.
+    record_failure(settings, Live(settings), CHUNK, list(orphan.args), type(error).__name__,
+                   str(error))
+    load = _load(settings, run_id)
+    assert (load["status"], load["error_type"], load["error_step"]) == (
+        "failed", "ConfigError", CHUNK)
+    assert _staging_tables(settings) == []
