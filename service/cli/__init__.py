@@ -10,6 +10,7 @@ progress on a terminal.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -58,3 +59,11 @@ def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) 
             return main(argv)
     except Exit as exc:
         return exc.code
+
+
+def parser(prog: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
+    """A command's parser: the same for ``python -m service.X`` and ``geoload X``, whose
+    ``epilog`` of examples keeps its line breaks."""
+    return argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+

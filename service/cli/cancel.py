@@ -20,11 +20,9 @@ from service.postgres import connect
 
 def build_parser(prog: str = "geoload cancel",
                  epilog: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Cancel a run: its unfinished loads end as cancelled at once, their "
-                    "staging tables are dropped, the live tables are untouched. Cancelling "
-                    "a finished run changes nothing.")
+    parser = cli.parser(prog, "Cancel a run: its unfinished loads end as cancelled at once, "
+                        "their staging tables are dropped, the live tables are untouched. "
+                        "Cancelling a finished run changes nothing.", epilog)
     parser.add_argument("run_id", help="a run id (geoload status lists them)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     return parser

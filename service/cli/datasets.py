@@ -16,9 +16,7 @@ from service.urls import mask
 def build_parser(prog: str = "python -m service.datasets",
                  epilog: str | None = None) -> argparse.ArgumentParser:
     """The options, shared by ``python -m service.datasets`` and ``geoload datasets``."""
-    parser = argparse.ArgumentParser(prog=prog, description="List the datasets geoload can load.",
-                                     epilog=epilog,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.parser(prog, "List the datasets geoload can load.", epilog)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 

@@ -16,10 +16,8 @@ from service import settings as config
 
 def build_parser(prog: str = "geoload settings",
                  epilog: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Print every setting, its value and its source (environment, .env in "
-                    "the working directory, or default); passwords masked.")
+    parser = cli.parser(prog, "Print every setting, its value and its source (environment, "
+                        ".env in the working directory, or default); passwords masked.", epilog)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 

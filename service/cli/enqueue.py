@@ -33,8 +33,7 @@ def build_parser(prog: str = "python -m service.enqueue", epilog: str | None = N
                  description: str = "Load datasets into PostGIS through the workers."
                  ) -> argparse.ArgumentParser:
     """The enqueue options, shared by ``python -m service.enqueue`` and ``geoload load``."""
-    parser = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.parser(prog, description, epilog)
     parser.add_argument("datasets", nargs="*", metavar="DATASET",
                         help=f"datasets to load: {', '.join(catalog.names())}")
     parser.add_argument("--all", action="store_true", help="every dataset in the catalog")

@@ -17,10 +17,8 @@ from service import settings as config
 
 def build_parser(prog: str = "geoload retry",
                  epilog: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Start a new run of the datasets that failed or were cancelled in "
-                    "RUN_ID, linked to it (retry_of).")
+    parser = cli.parser(prog, "Start a new run of the datasets that failed or were cancelled "
+                        "in RUN_ID, linked to it (retry_of).", epilog)
     parser.add_argument("run_id", help="a run id (geoload status lists them)")
     parser.add_argument("--dataset", action="append", metavar="NAME",
                         help="only this dataset (repeatable)")

@@ -28,9 +28,7 @@ from service.postgres import connect
 def build_parser(prog: str = "python -m service.status",
                  epilog: str | None = None) -> argparse.ArgumentParser:
     """The status options, shared by ``python -m service.status`` and ``geoload status``."""
-    parser = argparse.ArgumentParser(prog=prog, description="Show a run's progress and outcome.",
-                                     epilog=epilog,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.parser(prog, "Show a run's progress and outcome.", epilog)
     parser.add_argument("run_id", nargs="?", help="a run id printed by enqueue")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--wait", action="store_true", help="follow the run until it ends")
