@@ -53,10 +53,10 @@ def _create_test_database() -> None:
         conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
 
 
-def _drop_test_database() -> None:
+def _drop_database(name: str) -> None:
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
         admin.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            psycopg.sql.Identifier(TEST_DB)))
+            psycopg.sql.Identifier(name)))
 
 
 def reset_database(url: str) -> None:
@@ -101,7 +101,7 @@ def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings
     except pika.exceptions.AMQPError:
         pass
     if "GEOLOAD_TEST_DB" not in os.environ:
-        _drop_test_database()
+        _drop_database(TEST_DB)
 
 
 @pytest.fixture(scope="session")
@@ -169,6 +169,14 @@ def workers(clean_db: Settings) -> Iterator[Workers]:
     group.wait_ready()
     yield group
     group.stop()
+
+
+@pytest.fixture()
+def bench_db() -> Iterator[str]:
+    """A database the benchmark creates and fills, dropped afterwards."""
+    name = f"geoload_benchtest_{os.getpid()}"
+    yield name
+    _drop_database(name)
 
 
 def run_cli(module: str, *args: str, settings: Settings, timeout: float = 300,

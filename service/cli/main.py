@@ -4,13 +4,13 @@
 :func:`service.cli.enqueue.build_parser`), plus ``--local`` to run the pipeline in this
 process (:mod:`service.cli.local`). ``status`` and ``datasets`` reuse their modules'
 parsers too; ``worker``, ``scheduler`` and ``dashboard`` exec the Procfile's commands
-(:mod:`service.cli.launch`); ``lookup`` and ``bench`` hand their arguments on.
+(:mod:`service.cli.launch`); ``lookup`` hands its arguments on, and ``bench`` runs the
+benchmark of the checkout it finds (:mod:`service.cli.bench`).
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -120,14 +120,9 @@ def _lookup(name: str, prog: str, argv: list[str]) -> int:
 
 
 def _bench(name: str, prog: str, argv: list[str]) -> int:
-    """The benchmark lives in devtools/ (a checkout, not the installed package)."""
-    try:
-        import devtools.bench  # noqa: F401
-    except ImportError as exc:
-        raise cli.fail("the benchmark runs from a geoload checkout (devtools/ is not "
-                       "installed): cd into it and run geoload bench again", cli.EXIT_USAGE
-                       ) from exc
-    return subprocess.call([sys.executable, "-m", "devtools.bench", *argv])
+    from service.cli import bench
+
+    return bench.run(argv, prog, "examples:\n" + COMMANDS[name].examples)
 
 
 COMMANDS: dict[str, Command] = {c.name: c for c in (
@@ -171,7 +166,10 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
   geoload lookup --csv points.csv
 """, _lookup),
     Command("bench", "geoload against ogr2ogr and a raw COPY (from a checkout)", """\
-  geoload bench --runs 5
+  geoload bench                            # both datasets, GADM's density, 3 rounds
+  geoload bench timezone --size tiny --runs 1 --no-peers   # a quick look
+  geoload bench --gadm gadm_410-levels.zip --timezone timezones.shapefile.zip
+  geoload bench --runs 5 --json bench.json # the table as JSON too
 """, _bench),
     Command("settings", "every setting, its value and where it came from", """\
   geoload settings

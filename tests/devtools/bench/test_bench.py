@@ -23,16 +23,6 @@ PEERS = {"user's script (curl+unzip+ogr2ogr+indexes)": ("timezone", "gadm"),
          "DuckDB spatial -> PostGIS": ("timezone", "gadm")}
 
 
-@pytest.fixture()
-def bench_db(settings):
-    name = f"geoload_benchtest_{os.getpid()}"
-    yield name
-    admin_url = settings.database_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
-
-
 def test_the_benchmark_runs_every_peer_and_writes_its_table(settings, bench_db, tmp_path):
     out = tmp_path / "bench.json"
     done = run_cli("devtools.bench", "--size", "tiny", "--runs", "2", "--workers", "1",
