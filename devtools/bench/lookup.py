@@ -46,6 +46,8 @@ from devtools.bench.runner import bench_settings
 from devtools.testdata.server import serve
 from service import catalog, changes, cli, lookup
 from service import settings as config
+from service.ledger import loads
+from service.ledger.records import LookupCost
 from service.settings import Settings
 
 SCHEMA = "lookup_bench"
@@ -180,17 +182,13 @@ def _build_way(conn: psycopg.Connection, dataset: str, stats: lookup.BuildStats)
 
 def _in_load_way(conn: psycopg.Connection, dataset: str, bare: float, full: float) -> Way:
     """What the lookup table cost the load: its time beyond the load without one, and the
-    disk its load recorded (``geoload.loads.lookup``)."""
-    row = conn.execute("SELECT lookup FROM geoload.loads WHERE dataset = %s AND status = "
-                       "'published' ORDER BY load_id DESC LIMIT 1", (dataset,)).fetchone()
-    built = (row[0] if row else None) or {}
+    disk its load recorded (:func:`service.ledger.loads.published_lookup`)."""
+    built = loads.published_lookup(conn, dataset) or LookupCost("", 0, 0.0, 0, 0)
     data_bytes = sum(_table_bytes(conn, layer.table) for layer in catalog.get(dataset).layers)
     return Way(f"{dataset} lookup table build (in the load)", 0, [full - bare],
-               f"{built.get('pieces', 0)} pieces, table "
-               f"{built.get('table_bytes', 0) / 2**20:.0f} MB + indexes "
-               f"{built.get('index_bytes', 0) / 2**20:.1f} MB (indexed in "
-               f"{built.get('index_seconds', 0):.2f} s); data tables "
-               f"{data_bytes / 2**20:.0f} MB")
+               f"{built.pieces} pieces, table {built.table_bytes / 2**20:.0f} MB + indexes "
+               f"{built.index_bytes / 2**20:.1f} MB (indexed in "
+               f"{built.index_seconds:.2f} s); data tables {data_bytes / 2**20:.0f} MB")
 
 
 def _table_bytes(conn: psycopg.Connection, table: str) -> int:

@@ -7,12 +7,13 @@ locked row, inside the same transaction as the work it records.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from service.catalog.options import LoadOptions
-from service.ledger.records import TERMINAL, Load, Stalled
+from service.ledger.records import TERMINAL, Load, LookupCost, Stalled
 
 if TYPE_CHECKING:
     from service.fetch.http import Validators
@@ -156,10 +157,18 @@ def mark_published(conn: psycopg.Connection, load_id: int,
                  (json.dumps(summary), json.dumps(warnings or []), load_id))
 
 
-def record_lookup(conn: psycopg.Connection, load_id: int, built: dict[str, Any]) -> None:
-    """What building the lookup table's indexes cost, kept with the load."""
+def record_lookup(conn: psycopg.Connection, load_id: int, cost: LookupCost) -> None:
+    """What the load's lookup table cost, kept with the load."""
     conn.execute("UPDATE geoload.loads SET lookup = %s WHERE load_id = %s",
-                 (json.dumps(built), load_id))
+                 (json.dumps(asdict(cost)), load_id))
+
+
+def published_lookup(conn: psycopg.Connection, dataset: str) -> LookupCost | None:
+    """The lookup table cost of the dataset's last published load; None if it had none."""
+    row = conn.execute("SELECT lookup FROM geoload.loads WHERE dataset = %s "
+                       "AND status = 'published' ORDER BY load_id DESC LIMIT 1",
+                       (dataset,)).fetchone()
+    return LookupCost(**row[0]) if row and row[0] else None
 
 
 def mark_superseded(conn: psycopg.Connection, load_id: int, by_run: str) -> None:

@@ -49,6 +49,19 @@ class Load:
 
 
 @dataclass(frozen=True)
+class LookupCost:
+    """What a load's lookup table cost, kept with the load (``geoload.loads.lookup``): the
+    pieces its chunks cut, their bytes, and the seconds indexing them took at the finish."""
+
+    #: the staging table the pieces were cut into (swapped in at publish)
+    table: str
+    pieces: int
+    index_seconds: float
+    table_bytes: int
+    index_bytes: int
+
+
+@dataclass(frozen=True)
 class LayerState:
     """A planned layer, and where its loading stands: ``loading`` until indexed, then
     ``ready``."""

@@ -4,7 +4,9 @@
 with which counts). ``geoload.chunks`` is the ledger that makes a chunk's
 effect exactly-once: its row is locked, its rows are COPYed and it is marked
 loaded in one transaction. ``geoload.refreshes`` holds the scheduled refresh's
-claims. Live, fast-changing progress lives in Redis instead.
+claims. The lookup's SQL functions, ``geoload.lookup`` and ``geoload.lookup_many``
+(:mod:`service.ledger.lookup`), are created with them: schema ``geoload`` has one author.
+Live, fast-changing progress lives in Redis instead.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import psycopg
 from psycopg import sql
 
 from service.errors import ConfigError
+from service.ledger import lookup
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS geoload;
@@ -203,10 +206,12 @@ CREATE TABLE IF NOT EXISTS geoload.changes (
 );
 """
 
-#: Bumped with every change to :data:`DDL`, which only ever adds (IF NOT EXISTS); stored
-#: as the comment of schema ``geoload`` so that ``ensure`` costs one query when current.
-VERSION = "geoload bookkeeping, schema version 8"
-#: Serializes schema creation across workers starting at once.
+#: Bumped with every change to :data:`DDL`, which only ever adds (IF NOT EXISTS), or to
+#: :data:`service.ledger.lookup.FUNCTIONS` (CREATE OR REPLACE); stored as the comment of
+#: schema ``geoload`` so that ``ensure`` costs one query when current.
+VERSION = "geoload bookkeeping, schema version 9"
+#: Serializes schema creation across workers starting at once (and replacing the lookup
+#: functions: two at once fail with "tuple concurrently updated").
 _LOCK_KEY = 7_461_023
 
 
@@ -217,6 +222,7 @@ def ensure(conn: psycopg.Connection) -> None:
         _ensure_postgis(conn)
         if _version(conn) != VERSION:
             conn.execute(DDL)
+            conn.execute(lookup.FUNCTIONS)  # type: ignore[arg-type] # constants only
             conn.execute(sql.SQL("COMMENT ON SCHEMA geoload IS {}").format(sql.Literal(VERSION)))
 
 

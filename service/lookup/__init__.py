@@ -33,7 +33,6 @@ from service.lookup.catalog import (
 )
 from service.lookup.model import Answer, BadPoint, BuildStats, Hit, Registered, SourceTable
 from service.lookup.query import BATCH, check_point, lookup, lookup_many
-from service.lookup.sql import ensure
 
 __all__ = [
     "BATCH",
@@ -50,7 +49,6 @@ __all__ = [
     "drop_live",
     "index_table",
     "check_point",
-    "ensure",
     "gadm_sources",
     "lookup",
     "lookup_many",

@@ -30,8 +30,7 @@ import shapely
 from psycopg import sql
 
 from service.load import names
-from service.lookup import sql as lookup_sql
-from service.lookup.model import COMMENT_PREFIX, BuildStats, Registered, SourceTable
+from service.lookup.model import COMMENT_PREFIX, REGISTRY_SQL, BuildStats, Registered, SourceTable
 from service.lookup.subdivide import Grid, Pieces, subdivide
 
 #: Vertices per piece. Measured on the benchmark's time zones (445 zones, 7.9 M vertices),
@@ -73,7 +72,6 @@ def build(conn: psycopg.Connection, sources: Sequence[SourceTable], target: str,
     features = sum(_insert(conn, ident, source, max_vertices, grid) for source in sources)
     index_table(conn, target)
     register(conn, target, dataset, sources, max_vertices, grid_level)
-    lookup_sql.ensure(conn)
     return _stats(conn, target, len(sources), features, max_vertices,
                   time.perf_counter() - started)
 
@@ -122,7 +120,7 @@ def register(conn: psycopg.Connection, target: str, dataset: str,
 
 def registered(conn: psycopg.Connection) -> list[Registered]:
     """Every published lookup table (the staging schema's are not yet anyone's)."""
-    rows = conn.execute(lookup_sql.REGISTRY_SQL).fetchall()  # type: ignore[arg-type]
+    rows = conn.execute(REGISTRY_SQL).fetchall()  # type: ignore[arg-type]
     return [Registered.from_json(table, json.loads(meta)) for table, meta in rows]
 
 

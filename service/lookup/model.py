@@ -6,9 +6,23 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from service.errors import GeoloadError
+from service.load.names import STAGING
 
 #: The prefix of a lookup table's comment; the rest is its :class:`Registered` as JSON.
 COMMENT_PREFIX = "geoload lookup "
+#: The lookup tables, found by their comment: qualified name and the JSON in it. The
+#: staging schema's are not yet anyone's.
+REGISTRY_SQL = f"""
+SELECT format('%I.%I', n.nspname, c.relname) AS tbl,
+       substr(d.description, {len(COMMENT_PREFIX) + 1}) AS meta
+FROM pg_description d
+JOIN pg_class c ON c.oid = d.objoid AND c.relkind = 'r'
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE d.classoid = 'pg_class'::regclass AND d.objsubid = 0
+  AND d.description LIKE '{COMMENT_PREFIX}%' AND n.nspname <> '{STAGING}'
+ORDER BY 1
+"""  # noqa: S608 - constants only
+
 
 
 class BadPoint(GeoloadError, ValueError):

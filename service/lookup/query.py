@@ -1,6 +1,6 @@
 """Answer "which areas is this point in?" from every published lookup table.
 
-Both functions call ``geoload.lookup_many`` (:mod:`service.lookup.sql`): one round trip
+Both functions call ``geoload.lookup_many`` (:mod:`service.ledger.lookup`): one round trip
 per :data:`BATCH` points, each point one GiST probe per lookup table. A point outside
 lon/lat bounds raises :class:`~service.lookup.model.BadPoint` before any query; a point
 in no area gets an :class:`~service.lookup.model.Answer` with no hits; with nothing

@@ -11,7 +11,7 @@ per piece, never per vertex.
 Pieces are also cut along the lines of a world grid (:class:`Grid`: ``2**level`` columns
 of longitude by ``2**level`` rows of latitude), so that each lies in one cell. A batch of
 points then finds its candidates by a hash join on the cell number instead of one index
-probe per point (:mod:`service.lookup.sql`). The grid's lines are exact binary fractions
+probe per point (:mod:`service.ledger.lookup`). The grid's lines are exact binary fractions
 (360 / 2**level), so a clipped vertex lies exactly on its line.
 """
 

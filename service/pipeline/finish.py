@@ -13,6 +13,7 @@ import psycopg
 from service import lookup
 from service.identity import worker_id
 from service.ledger import layers, loads
+from service.ledger.records import LookupCost
 from service.live import Live
 from service.load import staging
 from service.load.names import STAGING
@@ -54,9 +55,8 @@ def _index_lookup(conn: psycopg.Connection, load_id: int, table: str) -> None:
     qualified = f"{STAGING}.{table}"
     seconds = lookup.index_table(conn, qualified)
     pieces, table_bytes, index_bytes = lookup.sizes(conn, qualified)
-    loads.record_lookup(conn, load_id, {"table": table, "pieces": pieces,
-                                        "index_seconds": round(seconds, 3),
-                                        "table_bytes": table_bytes, "index_bytes": index_bytes})
+    loads.record_lookup(conn, load_id, LookupCost(table, pieces, round(seconds, 3),
+                                                  table_bytes, index_bytes))
 
 
 def _publish_if_complete(conn: psycopg.Connection, load_id: int, ids: dict[str, str]) -> Outcome:

@@ -23,7 +23,7 @@ from service.data_warnings import DataWarning
 from service.identity import worker_id
 from service.ledger import archive as kept_versions
 from service.ledger import changes as ledger_changes
-from service.ledger import chunks, layers, loads
+from service.ledger import chunks, layers, loads, schema
 from service.ledger.records import LayerState, Load
 from service.live import Live
 from service.pipeline import versions
@@ -40,6 +40,9 @@ def publish_dataset(settings: Settings, live: Live, run_id: str, dataset: str) -
         ds = dataset_of(load)
         if load.finished:
             return _already_finished(conn, load, ids)
+        # The lookup's SQL functions come with the schema: current even if an older
+        # enqueue made it. Before the publish transaction, so its lock is not held through.
+        schema.ensure(conn)
         with conn.transaction():
             locked = loads.get(conn, run_id, dataset, lock=True)
             assert locked is not None
@@ -60,7 +63,6 @@ def publish_dataset(settings: Settings, live: Live, run_id: str, dataset: str) -
                 staged = dict(tables)
                 if locked.lookup_staging is not None:
                     staged[lookup.lookup_table(ds)] = locked.lookup_staging
-                    lookup.ensure(conn)
                 else:  # loaded without one (GEOLOAD_LOOKUP=0): none of an older version
                     lookup.drop_live(conn, ds)
                 retired = swap.swap(conn, ds.stem, load.load_id, staged)

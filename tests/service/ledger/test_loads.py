@@ -7,7 +7,7 @@ import pytest
 
 from service.fetch.http import Validators
 from service.ledger import loads, runs
-from service.ledger.records import Load
+from service.ledger.records import Load, LookupCost
 from tests.support.db import one
 
 V1 = Validators(url="https://up.example/x.zip", etag='"v1"', last_modified=None, size=10,
@@ -96,3 +96,18 @@ def test_a_load_is_stalled_only_when_nothing_about_it_moved(clean_db, db, moved)
                    "features, weight, started_at) VALUES (%s, 'L', 0, 1, 1, 1, 1, now())",
                    (load.load_id,))
     assert loads.stalled(db, 1800) == []
+
+
+def test_the_lookup_tables_cost_comes_back_typed_from_the_last_published_load(clean_db, db):
+    assert loads.published_lookup(db, "timezone") is None
+    older, newer, unpublished = _load(db, "timezone"), _load(db, "timezone"), _load(db, "timezone")
+    loads.record_lookup(db, older.load_id, LookupCost("old__l1", 10, 0.5, 8192, 4096))
+    loads.record_lookup(db, newer.load_id, LookupCost("new__l2", 20, 1.25, 16384, 8192))
+    loads.record_lookup(db, unpublished.load_id, LookupCost("not__l3", 30, 2.0, 1, 1))
+    for load in (older, newer):
+        loads.mark_published(db, load.load_id, {}, [])
+    assert loads.published_lookup(db, "timezone") == LookupCost("new__l2", 20, 1.25, 16384,
+                                                                8192)
+    assert one(db, "SELECT lookup->>'index_seconds' FROM geoload.loads WHERE load_id = %s",
+               newer.load_id) == "1.25"
+    assert loads.published_lookup(db, "gadm") is None

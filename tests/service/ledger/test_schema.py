@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import psycopg
+import pytest
 
 from service.ledger import schema
 from tests.support.db import one
@@ -23,6 +24,28 @@ def test_a_fresh_database_gets_every_table_and_the_version(clean_db, db):
     assert one(db, "SELECT obj_description('geoload'::regnamespace, 'pg_namespace')") == (
         schema.VERSION)
     assert one(db, "SELECT count(*) FROM pg_namespace WHERE nspname = 'geoload_staging'") == 1
+
+
+def test_the_lookup_functions_come_with_the_schema_and_answer_before_any_load(clean_db, db):
+    """The schema's one author creates geoload.lookup and geoload.lookup_many too: before
+    any lookup table exists, a point is in no area, and bad input is refused."""
+    db.execute("DROP SCHEMA geoload CASCADE")
+    schema.ensure(db)
+    assert one(db, "SELECT count(*) FROM geoload.lookup(8.54, 47.37)") == 0
+    assert one(db, "SELECT count(*) FROM geoload.lookup_many(ARRAY[0, 1]::float8[], "
+                   "ARRAY[0, 1]::float8[])") == 0
+    with pytest.raises(psycopg.errors.InvalidParameterValue):
+        db.execute("SELECT * FROM geoload.lookup(0, 95)")
+
+
+def test_an_older_schema_gets_the_lookup_functions(clean_db, db):
+    """A version 8 database, whose lookup functions a publish used to create."""
+    db.execute("DROP FUNCTION geoload.lookup(float8, float8)")
+    db.execute("DROP FUNCTION geoload.lookup_many(float8[], float8[], text[])")
+    db.execute("COMMENT ON SCHEMA geoload IS 'geoload bookkeeping, schema version 8'")
+    schema.ensure(db)
+    assert one(db, "SELECT count(*) FROM pg_proc WHERE pronamespace = 'geoload'::regnamespace "
+                   "AND proname IN ('lookup', 'lookup_many')") == 2
 
 
 def test_an_older_schema_is_upgraded_in_place_and_keeps_its_rows(clean_db, db):

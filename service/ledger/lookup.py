@@ -1,7 +1,10 @@
 """``geoload.lookup(lon, lat)``: the point lookup users call from their own SQL.
 
-One implementation serves every face: the CLI, the API and :func:`service.lookup.lookup_many`
-all call ``geoload.lookup_many``, so an answer can't differ between them.
+Part of the ledger's versioned schema (:mod:`service.ledger.schema` runs this DDL when
+its version changes): the functions live in schema ``geoload``, whose DDL is the ledger's
+alone. They are the lookup's public SQL face: one implementation serves every face, the
+CLI, the API and :func:`service.lookup.lookup_many` all *call* ``geoload.lookup_many``
+(a call, not bookkeeping), so an answer can't differ between them.
 
 ``geoload.lookup(lon double precision, lat double precision)`` returns a row set, one row
 per area the point is in::
@@ -28,26 +31,9 @@ its body names no table: a swap is never blocked by it.
 
 from __future__ import annotations
 
-import psycopg
+from service.lookup.model import REGISTRY_SQL
 
-from service.load.names import STAGING
-from service.lookup.model import COMMENT_PREFIX
-
-#: The lookup tables: qualified name and the JSON in their comment.
-REGISTRY_SQL = f"""
-SELECT format('%I.%I', n.nspname, c.relname) AS tbl,
-       substr(d.description, {len(COMMENT_PREFIX) + 1}) AS meta
-FROM pg_description d
-JOIN pg_class c ON c.oid = d.objoid AND c.relkind = 'r'
-JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE d.classoid = 'pg_class'::regclass AND d.objsubid = 0
-  AND d.description LIKE '{COMMENT_PREFIX}%' AND n.nspname <> '{STAGING}'
-ORDER BY 1
-"""  # noqa: S608 - constants only
-
-DDL = f"""
-CREATE SCHEMA IF NOT EXISTS geoload;
-
+FUNCTIONS = f"""
 CREATE OR REPLACE FUNCTION geoload.lookup_many(lons double precision[], lats double precision[],
                                                datasets text[] DEFAULT NULL)
 RETURNS TABLE (i bigint, dataset text, source text, level int, key text, name text,
@@ -127,15 +113,3 @@ $fn$;
 COMMENT ON FUNCTION geoload.lookup(double precision, double precision) IS
     'Areas (time zone of every loaded variant, GADM level by level) at lon/lat (EPSG:4326).';
 """  # noqa: S608 - constants only
-
-
-#: Serializes replacing the functions: two publishes at once would otherwise fail with
-#: "tuple concurrently updated".
-_LOCK_KEY = 7_461_015
-
-
-def ensure(conn: psycopg.Connection) -> None:
-    """Create or replace the SQL functions (idempotent: every build and publish calls it)."""
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-        conn.execute(DDL)  # type: ignore[arg-type]
