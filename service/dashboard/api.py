@@ -18,6 +18,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+import psycopg
+
 from service import catalog, lookup
 from service.catalog.options import LoadOptions
 from service.changes import key_of as changes_key
@@ -130,7 +132,7 @@ def _load_id(live: Mapping[str, LiveLoad], dataset: str) -> int | None:
     return load.load_id if load else None
 
 
-def _refresh(ctx: Context, conn: Any) -> dict[str, Any]:
+def _refresh(ctx: Context, conn: psycopg.Connection) -> dict[str, Any]:
     """The next scheduled check and the datasets it covers (GEOLOAD_REFRESH_DATASETS)."""
     found: dict[str, Any] = {"cron": ctx.settings.refresh_cron, "next": None, "covers": [],
                              "setting": ",".join(ctx.settings.refresh_datasets), "error": None}
