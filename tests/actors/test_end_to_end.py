@@ -11,8 +11,9 @@ import pytest
 import redis
 from pyogrio import raw
 
-from tests.conftest import ConcurrentReader, new_upstream_version, run_cli, table_counts
+from tests.conftest import ConcurrentReader, new_upstream_version, table_counts
 from tests.data import gadm41_fields
+from tests.support.runs import enqueue_and_wait
 
 pytestmark = pytest.mark.e2e
 
@@ -40,15 +41,6 @@ def read_source(path: Path, layer: str | None) -> tuple[np.ndarray, dict[str, np
     meta, fids, _geom, fields = raw.read(path, layer=layer, read_geometry=False,
                                          return_fids=True)
     return fids, {name.lower(): values for name, values in zip(meta["fields"], fields)}
-
-
-def enqueue_and_wait(settings, *datasets: str) -> dict:
-    done = run_cli("service.enqueue", *datasets, "--wait", "--json", settings=settings,
-                   timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    assert lines[0]["datasets"] == list(datasets)
-    return lines[-1]
 
 
 def test_gadm_and_timezone_load_completely_and_correctly(workers, settings, upstream_files):

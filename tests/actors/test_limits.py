@@ -34,7 +34,7 @@ def test_permanent_errors_are_not_retried(actor_options):
 
 def test_a_chunk_is_far_shorter_than_its_limit(settings, db, workers):
     """On the end-to-end data no chunk took more than a small fraction of its limit."""
-    from tests.actors.test_end_to_end import enqueue_and_wait
+    from tests.support.runs import enqueue_and_wait
 
     enqueue_and_wait(settings, "gadm", "timezone")
     slowest = db.execute("SELECT max(seconds) FROM geoload.chunks").fetchone()[0]

@@ -26,29 +26,19 @@ import psycopg
 import pytest
 import requests
 
-from devtools.testdata.places import CARVES, PlacesFiles, load_places, make_places_files
+from devtools.testdata.places import PlacesFiles, load_places, make_places_files
 from service.dashboard.app import create_app
 from service.dashboard.server import serving
-from tests.actors.test_end_to_end import enqueue_and_wait
 from tests.conftest import have, run_cli
-from tests.service.changes.test_changes import CAMPIONE, LIVIA, _gid, _km2
-from tests.service.lookup.conftest import ogr2ogr
+from tests.support.ogr import ogr2ogr
+from tests.support.places import CAMPIONE, LIVIA, gid_of, km2, release_two
+from tests.support.runs import enqueue_and_wait
 
 pytestmark = pytest.mark.e2e
 
 PLACES = load_places()
 OGR = "places_ogr"
 LEVELS = range(6)
-
-
-def release_two(out: Path) -> PlacesFiles:
-    """The edits (as tests/service/changes makes them): Llívia handed to France, Campione
-    d'Italia (Italy's exclave in Switzerland) drawn, the canton of Zürich spelt Zurich."""
-    from dataclasses import replace
-
-    places = [replace(p, admin1="Zurich") if p.admin1 == "Zürich" else p for p in PLACES]
-    carves = [c for c in CARVES if c is not LIVIA] + [CAMPIONE]
-    return make_places_files(out, places, carves, deep=True)
 
 
 @contextmanager
@@ -141,7 +131,7 @@ def test_lookup_after_a_pipeline_load_and_the_report_of_a_second_release(
                 [place.iso3] if place.kind != "sea" else [])
 
     # --- a second release: Llívia handed to France, Campione d'Italia drawn, Zurich renamed ---
-    with serving_places(root, release_two(tmp_path / "v2")):
+    with serving_places(root, release_two(tmp_path / "v2", deep=True)):
         second = enqueue_and_wait(settings, "gadm", "timezone")
     assert second["status"] == "succeeded"
     shown = run_cli("service.status", first["run_id"], "--changes", "--json", settings=settings)
@@ -152,13 +142,13 @@ def test_lookup_after_a_pipeline_load_and_the_report_of_a_second_release(
     assert shown.returncode == 0, shown.stderr
     reports = json.loads(shown.stdout)
     with psycopg.connect(settings.database_url) as db:
-        livia, campione = _km2(db, *LIVIA.box), _km2(db, *CAMPIONE.box)
-        gid = {(k, name): _gid(db, f"gadm.adm_{k}", k, name) for k, name in (
+        livia, campione = km2(db, *LIVIA.box), km2(db, *CAMPIONE.box)
+        gid = {(k, name): gid_of(db, f"gadm.adm_{k}", k, name) for k, name in (
             (1, "Zurich"), (1, "Cataluña"), (1, "Occitanie"), (1, "Lombardia"))}
         for k in range(2, 6):  # levels 3-5 repeat level 2's areas (places.deepen)
-            gid.update({(k, name): _gid(db, f"gadm.adm_{k}", k, name) for name in (
+            gid.update({(k, name): gid_of(db, f"gadm.adm_{k}", k, name) for name in (
                 "Campione d'Italia", "Zurich", "Saillagouse")})
-            gid[(k, "Llívia")] = _gid(db, f"{OGR}.adm_{k}", k, "Llívia")  # gone from live
+            gid[(k, "Llívia")] = gid_of(db, f"{OGR}.adm_{k}", k, "Llívia")  # gone from live
     layers = {layer["source"]: layer for r in reports.values() for layer in r["layers"]}
 
     def reshaped(source: str) -> dict[str, float]:

@@ -8,19 +8,19 @@ the two whole tables.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 
 import psycopg
 import pytest
 import shapely
 
-from devtools.testdata.places import CARVES, Area, Carve, load_places, make_places_files
+from devtools.testdata.places import make_places_files
 from service import changes
 from service.changes import Compared, Renamed
 from service.ledger import changes as stored
 from service.settings import Settings
 from tests.conftest import have, reset_database
-from tests.service.lookup.conftest import ogr2ogr
+from tests.support.ogr import ogr2ogr
+from tests.support.places import CAMPIONE, LIVIA, gid_of, km2, release_two
 
 LIVE, STAGED = "chg.adm_1", "geoload_staging.gadm__adm_1__l2"
 NAMES = ("name_1", "varname_1", "nl_name_1")
@@ -57,13 +57,6 @@ def _create(conn: psycopg.Connection, table: str, rows: dict, rotate: set[str]) 
                      (key, name, varname, geom.wkt))
 
 
-def _km2(conn: psycopg.Connection, *box: float) -> float:
-    row = conn.execute("SELECT ST_Area(ST_MakeEnvelope(%s, %s, %s, %s, 4326)::geography) / 1e6",
-                       box).fetchone()
-    assert row is not None
-    return float(row[0])
-
-
 @pytest.fixture()
 def two_versions(clean_db: Settings) -> Iterator[psycopg.Connection]:
     with psycopg.connect(clean_db.database_url, autocommit=True) as conn:
@@ -86,9 +79,9 @@ def test_known_edits_give_exactly_their_report(two_versions: psycopg.Connection)
                                                  "varname_1": (None, "Beta")}),)
     assert [r.key for r in layer.reshaped] == ["AAA.3_1", "AAA.6_1"]
     gamma, zeta = layer.reshaped
-    assert gamma.area_before_km2 == pytest.approx(_km2(conn, 4, 0, 5, 1), rel=1e-9)
-    assert gamma.area_after_km2 == pytest.approx(_km2(conn, 4, 0, 5.5, 1), rel=1e-9)
-    assert gamma.symdiff_km2 == pytest.approx(_km2(conn, 5, 0, 5.5, 1), rel=1e-9)
+    assert gamma.area_before_km2 == pytest.approx(km2(conn, 4, 0, 5, 1), rel=1e-9)
+    assert gamma.area_after_km2 == pytest.approx(km2(conn, 4, 0, 5.5, 1), rel=1e-9)
+    assert gamma.symdiff_km2 == pytest.approx(km2(conn, 5, 0, 5.5, 1), rel=1e-9)
     assert 6000 < gamma.symdiff_km2 < 6300  # half a degree square at the equator
     assert zeta.symdiff_km2 == pytest.approx(0.0, abs=1e-6)
     assert zeta.area_before_km2 == pytest.approx(zeta.area_after_km2, rel=1e-12)
@@ -128,34 +121,12 @@ def test_the_first_load_has_no_report_and_says_so(clean_db: Settings) -> None:
 
 # --- two generated releases of the known places' world -------------------------------------
 
-CAMPIONE = Carve((8.955, 45.955, 8.985, 45.985),
-                 Area("Europe/Rome", "ITA", "Italy", "Lombardia", "Campione d'Italia"))
-LIVIA = CARVES[3]
-
-
-def _release_two(tmp_path):
-    """Llívia handed to France, Campione d'Italia (Italy's exclave in Switzerland) drawn,
-    and the canton of Zürich spelt Zurich."""
-    places = [replace(p, admin1="Zurich") if p.admin1 == "Zürich" else p
-              for p in load_places()]
-    carves = [c for c in CARVES if c is not LIVIA] + [CAMPIONE]
-    return make_places_files(tmp_path / "v2", places, carves)
-
-
 def _load(url: str, files, schema: str, suffix: str) -> None:
     tz = f"/vsizip/{files.timezone_zip}/combined-shapefile-with-oceans.shp"
     gpkg = f"/vsizip/{files.gadm_zip}/gadm_410-levels.gpkg"
     ogr2ogr(url, tz, schema, name=f"timezones{suffix}")
     for k in range(3):
         ogr2ogr(url, gpkg, schema, layer=f"ADM_{k}", name=f"adm_{k}{suffix}")
-
-
-def _gid(conn: psycopg.Connection, table: str, level: int, name: str) -> str:
-    column = "country" if level == 0 else f"name_{level}"
-    row = conn.execute(f"SELECT gid_{level} FROM {table} WHERE {column} = %s", (name,)
-                       ).fetchone()
-    assert row is not None, (table, name)
-    return str(row[0])
 
 
 def test_two_generated_releases_give_exactly_their_edits(clean_db: Settings, tmp_path) -> None:
@@ -166,7 +137,7 @@ def test_two_generated_releases_give_exactly_their_edits(clean_db: Settings, tmp
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA gadm; CREATE SCHEMA timezone")
     _load(url, make_places_files(tmp_path / "v1"), "gadm", "")
-    _load(url, _release_two(tmp_path), "geoload_staging", "__l2")
+    _load(url, release_two(tmp_path / "v2"), "geoload_staging", "__l2")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ALTER TABLE gadm.timezones SET SCHEMA timezone")
         layers = [Compared("timezone.timezones", "geoload_staging.timezones__l2", "tzid")] + [
@@ -176,7 +147,7 @@ def test_two_generated_releases_give_exactly_their_edits(clean_db: Settings, tmp
         report = changes.compare(conn, "places", 2, layers)
         by = {layer.source: layer for layer in report.layers}
         old, new = "gadm.adm_{}", "geoload_staging.adm_{}__l2"
-        livia, campione = _km2(conn, *LIVIA.box), _km2(conn, *CAMPIONE.box)
+        livia, campione = km2(conn, *LIVIA.box), km2(conn, *CAMPIONE.box)
 
         tz = by["timezone.timezones"]
         assert (tz.added, tz.removed, tz.renamed) == ((), (), ())
@@ -192,18 +163,18 @@ def test_two_generated_releases_give_exactly_their_edits(clean_db: Settings, tmp
         assert spain.area_before_km2 - spain.area_after_km2 == pytest.approx(livia, rel=1e-6)
 
         one = by["gadm.adm_1"]
-        zurich = _gid(conn, old.format(1), 1, "Zürich")
-        assert one.added == (_gid(conn, new.format(1), 1, "Lombardia"),)
+        zurich = gid_of(conn, old.format(1), 1, "Zürich")
+        assert one.added == (gid_of(conn, new.format(1), 1, "Lombardia"),)
         assert one.removed == ()
         assert one.renamed == (Renamed(zurich, {"name_1": ("Zürich", "Zurich")}),)
         assert {r.key: r.symdiff_km2 for r in one.reshaped} == pytest.approx({
-            zurich: campione, _gid(conn, old.format(1), 1, "Cataluña"): livia,
-            _gid(conn, old.format(1), 1, "Occitanie"): livia}, rel=1e-6)
+            zurich: campione, gid_of(conn, old.format(1), 1, "Cataluña"): livia,
+            gid_of(conn, old.format(1), 1, "Occitanie"): livia}, rel=1e-6)
 
         two = by["gadm.adm_2"]
-        assert two.added == (_gid(conn, new.format(2), 2, "Campione d'Italia"),)
-        assert two.removed == (_gid(conn, old.format(2), 2, "Llívia"),)
+        assert two.added == (gid_of(conn, new.format(2), 2, "Campione d'Italia"),)
+        assert two.removed == (gid_of(conn, old.format(2), 2, "Llívia"),)
         assert two.renamed == ()
         assert {r.key: r.symdiff_km2 for r in two.reshaped} == pytest.approx({
-            _gid(conn, old.format(2), 2, "Zurich"): campione,
-            _gid(conn, old.format(2), 2, "Saillagouse"): livia}, rel=1e-6)
+            gid_of(conn, old.format(2), 2, "Zurich"): campione,
+            gid_of(conn, old.format(2), 2, "Saillagouse"): livia}, rel=1e-6)

@@ -3,7 +3,6 @@ into staging tables that the lookup tables are built from and then published."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from service import lookup
 from service.lookup import SourceTable
 from service.settings import Settings
 from tests.conftest import have, reset_database
+from tests.support.ogr import ogr2ogr
 
 #: Where ogr2ogr loads the files for the cross-check.
 OGR = "places_ogr"
@@ -27,23 +27,6 @@ LEVELS = 3
 class Loaded:
     files: PlacesFiles
     url: str
-
-
-def ogr2ogr(url: str, source: str, schema: str, *, layer: str | None = None,
-            name: str | None = None) -> None:
-    """Load ``source`` (one layer, or all) the way the benchmark's peer does."""
-    args = ["ogr2ogr", "-f", "PostgreSQL", f"PG:{_libpq(url)}", source,
-            "-nlt", "PROMOTE_TO_MULTI", "-lco", "GEOMETRY_NAME=geom", "-lco", f"SCHEMA={schema}",
-            "--config", "PG_USE_COPY", "YES", "-overwrite"]
-    args += [layer] if layer else []
-    args += ["-nln", name] if name else []
-    subprocess.run(args, check=True, capture_output=True, text=True, timeout=120)
-
-
-def _libpq(url: str) -> str:
-    """``postgresql://user@host:port/db`` as the keyword string GDAL's driver takes."""
-    info = psycopg.conninfo.conninfo_to_dict(url)
-    return " ".join(f"{k}={v}" for k, v in info.items() if v is not None)
 
 
 def tz_sources() -> list[SourceTable]:
