@@ -11,12 +11,11 @@ progress survives a Redis restart.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 
 from service import data_warnings
 from service.catalog.options import LoadOptions
@@ -121,26 +120,51 @@ def run_state(states: list[str]) -> str:
 
 def run_status(conn: psycopg.Connection, live: Live | None, run_id: str) -> RunStatus | None:
     """Where ``run_id`` stands now, or None if there is no such run."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        run = cur.execute("SELECT * FROM geoload.runs WHERE run_id = %s", (run_id,)).fetchone()
-        if run is None:
-            return None
-        loads = cur.execute("SELECT * FROM geoload.loads WHERE run_id = %s ORDER BY load_id",
-                            (run_id,)).fetchall()
-        layers = cur.execute(
-            "SELECT l.* FROM geoload.load_layers l JOIN geoload.loads d USING (load_id) "
-            "WHERE d.run_id = %s ORDER BY l.load_id, l.layer", (run_id,)).fetchall()
-        partial = cur.execute(
-            "SELECT c.load_id, c.layer, c.chunk_no FROM geoload.chunks c "
-            "JOIN geoload.loads d USING (load_id) WHERE d.run_id = %s AND c.status <> 'loaded' "
-            "AND d.status <> ALL(%s)", (run_id, list(TERMINAL))).fetchall()
-    inflight = live.chunks(run_id) if live and partial else {}
+    run = conn.execute("SELECT created_at, origin, retry_of FROM geoload.runs WHERE run_id = %s",
+                       (run_id,)).fetchone()
+    if run is None:
+        return None
+    created_at, origin, retry_of = run
+    layers = _layers(conn, run_id)
+    extra = _in_flight(conn, live, run_id)
     downloads = live.downloads(run_id) if live else {}
-    return RunStatus(
-        run_id=run_id, created_at=run["created_at"], origin=run["origin"],
-        retry_of=run["retry_of"],
-        datasets=[_dataset_status(load, layers, partial, inflight, downloads) for load in loads],
-    )
+    loads = conn.execute(_LOADS, (run_id,)).fetchall()
+    return RunStatus(run_id=run_id, created_at=created_at, origin=origin, retry_of=retry_of,
+                     datasets=[_dataset_status(load, layers.get(load[0], []), extra, downloads)
+                               for load in loads])
+
+
+_LOADS = ("SELECT load_id, dataset, status, release, source_url, bytes, sha256, started_at, "
+          "finished_at, error, error_step, superseded_by, strict, warnings, options "
+          "FROM geoload.loads WHERE run_id = %s ORDER BY load_id")
+
+
+def _layers(conn: psycopg.Connection, run_id: str) -> dict[int, list[LayerStatus]]:
+    """Each load's layers as the ledger has them: ``loaded`` counts committed chunks."""
+    rows = conn.execute(
+        "SELECT l.load_id, l.layer, l.target_table, l.source_count, l.loaded, l.chunks_total, "
+        "l.chunks_done, l.status, l.repaired, l.empty, l.dropped FROM geoload.load_layers l "
+        "JOIN geoload.loads d USING (load_id) WHERE d.run_id = %s ORDER BY l.load_id, l.layer",
+        (run_id,)).fetchall()
+    found: dict[int, list[LayerStatus]] = {}
+    for load_id, *fields in rows:
+        found.setdefault(load_id, []).append(LayerStatus(*fields))
+    return found
+
+
+def _in_flight(conn: psycopg.Connection, live: Live | None,
+               run_id: str) -> dict[tuple[int, str], int]:
+    """Rows that chunks still in progress have COPYed (Redis's counts), per (load, layer)."""
+    partial = conn.execute(
+        "SELECT c.load_id, d.dataset, c.layer, c.chunk_no FROM geoload.chunks c "
+        "JOIN geoload.loads d USING (load_id) WHERE d.run_id = %s AND c.status <> 'loaded' "
+        "AND d.status <> ALL(%s)", (run_id, list(TERMINAL))).fetchall()
+    counts = live.chunks(run_id) if live and partial else {}
+    extra: dict[tuple[int, str], int] = {}
+    for load_id, dataset, layer, chunk_no in partial:
+        extra[(load_id, layer)] = (extra.get((load_id, layer), 0)
+                                   + counts.get(chunk_key(dataset, layer, chunk_no), 0))
+    return extra
 
 
 def _described(options: dict[str, Any] | None) -> str:
@@ -148,30 +172,20 @@ def _described(options: dict[str, Any] | None) -> str:
     return chosen.describe() if chosen else ""
 
 
-def _dataset_status(load: dict[str, Any], layers: list[dict[str, Any]],
-                    partial: list[dict[str, Any]], inflight: dict[str, int],
+def _dataset_status(load: tuple[Any, ...], layers: list[LayerStatus],
+                    extra: dict[tuple[int, str], int],
                     downloads: dict[str, Any]) -> DatasetStatus:
-    mine = [row for row in layers if row["load_id"] == load["load_id"]]
-    extra: dict[str, int] = {}
-    for chunk in partial:
-        if chunk["load_id"] == load["load_id"]:
-            key = chunk_key(load["dataset"], chunk["layer"], chunk["chunk_no"])
-            extra[chunk["layer"]] = extra.get(chunk["layer"], 0) + inflight.get(key, 0)
+    """A row of :data:`_LOADS`, with its layers topped up by the rows in flight."""
+    (load_id, dataset, status, release, source_url, size, sha256, started_at, finished_at,
+     error, error_step, superseded_by, strict, warnings, options) = load
     return DatasetStatus(
-        dataset=load["dataset"], status=load["status"], release=load["release"],
-        source_url=load["source_url"], bytes=load["bytes"], sha256=load["sha256"],
-        started_at=load["started_at"], finished_at=load["finished_at"], error=load["error"],
-        error_step=load["error_step"], download=downloads.get(load["dataset"]),
-        superseded_by=load["superseded_by"],
-        strict=load["strict"], warnings=data_warnings.from_json(load["warnings"]),
-        options=_described(load.get("options")),
-        layers=[LayerStatus(
-            layer=row["layer"], table=row["target_table"], source=row["source_count"],
-            loaded=min(row["source_count"], row["loaded"] + extra.get(row["layer"], 0)),
-            chunks_total=row["chunks_total"], chunks_done=row["chunks_done"],
-            status=row["status"], repaired=row["repaired"], empty=row["empty"],
-            dropped=row["dropped"],
-        ) for row in mine],
+        dataset=dataset, status=status, release=release, source_url=source_url, bytes=size,
+        sha256=sha256, started_at=started_at, finished_at=finished_at, error=error,
+        error_step=error_step, download=downloads.get(dataset), superseded_by=superseded_by,
+        strict=strict, warnings=data_warnings.from_json(warnings), options=_described(options),
+        layers=[replace(layer, loaded=min(layer.source,
+                                          layer.loaded + extra.get((load_id, layer.layer), 0)))
+                for layer in layers],
     )
 
 
