@@ -19,11 +19,11 @@ import yaml
 
 from service.settings import setting_names
 from tests.conftest import ROOT, worker_env
+from tests.support.procfile import procfile
 
 COMPOSE = ROOT / "compose.yml"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
-PROCFILE = ROOT / "Procfile"
 ENV_EXAMPLE = ROOT / ".env.example"
 
 SERVICES = {"postgis", "rabbitmq", "redis", "worker", "scheduler", "dashboard"}
@@ -44,15 +44,6 @@ def compose() -> dict[str, Any]:
 
 def service(name: str) -> dict[str, Any]:
     return compose()["services"][name]
-
-
-def procfile() -> dict[str, str]:
-    entries = {}
-    for line in PROCFILE.read_text().splitlines():
-        name, colon, command = line.partition(":")
-        if colon and not line.startswith("#"):
-            entries[name.strip()] = command.strip()
-    return entries
 
 
 def env_example(*, only_set: bool = False) -> dict[str, str]:

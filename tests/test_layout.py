@@ -9,6 +9,8 @@ source, so that a change that breaks one fails here naming the file and line:
   or knows the broker;
 - the stages (fetch, read, repair, load, publish) import neither the ledger nor the
   pipeline (nor ``actors/``).
+
+And one for the tests: helpers shared between test modules live in ``tests/support/``.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ SEND_METHODS = {"send", "send_with_options", "enqueue"}
 BOOKKEEPING = ("service.ledger", "service.pipeline", "actors")
 
 
-def _modules(*under: str) -> Iterator[tuple[str, ast.Module, list[str]]]:
-    for top in SOURCES:
+def _modules(*under: str, tops: tuple[str, ...] = SOURCES
+             ) -> Iterator[tuple[str, ast.Module, list[str]]]:
+    for top in tops:
         for path in sorted((ROOT / top).rglob("*.py")):
             name = path.relative_to(ROOT).as_posix()
             if under and not name.startswith(under):
@@ -135,6 +138,18 @@ def test_the_stages_know_neither_the_ledger_nor_the_pipeline():
              if module.startswith(BOOKKEEPING) or module in ("service.ledger", "service.pipeline")]
     assert not found, ("a stage imports the ledger or the pipeline (pass it what it needs, "
                        "or move the bookkeeping into service/pipeline/):\n" + "\n".join(found))
+
+
+def test_tests_share_helpers_through_tests_support_not_through_test_modules():
+    """A test module imported by another runs its tests twice and hides a helper where
+    nobody looks: shared helpers live in tests/support/ (fixtures in tests/conftest.py)."""
+    found = [f"{name}:{line}: imports {module}"
+             for name, tree, _ in _modules(tops=("tests",)) for line, module in _imported(tree)
+             if module.startswith("tests.") and not module.startswith("tests.conftest")
+             and any(part.startswith("test_") or part == "conftest"
+                     for part in module.split(".")[1:])]
+    assert not found, ("a test imports a test module or a package's conftest (move the "
+                       "helper into tests/support/):\n" + "\n".join(found))
 
 
 def test_the_rules_catch_what_they_are_for():

@@ -141,7 +141,7 @@ def test_each_timezone_variant_loads_beside_the_default(workers, settings, upstr
 
 def test_an_unpinned_release_is_the_newest_on_github(workers, settings, upstream_files,
                                                      tmp_path):
-    from tests.service.fetch.test_releases import github
+    from tests.support.releases import github
 
     root, _ = upstream_files
     newest = make_timezone_zip(root / mirror_path(timezone_url("2026g")), zones=5,

@@ -30,14 +30,14 @@ from devtools.testdata.places import PlacesFiles, load_places, make_places_files
 from service.dashboard.app import create_app
 from service.dashboard.server import serving
 from tests.conftest import have, run_cli
-from tests.support.ogr import ogr2ogr
+from tests.support import browser
+from tests.support.ogr import OGR, ogr2ogr
 from tests.support.places import CAMPIONE, LIVIA, gid_of, km2, release_two
 from tests.support.runs import enqueue_and_wait
 
 pytestmark = pytest.mark.e2e
 
 PLACES = load_places()
-OGR = "places_ogr"
 LEVELS = range(6)
 
 
@@ -212,9 +212,7 @@ def _pages_show_the_report(settings, run_id: str, counts: dict[str, dict[str, in
 
 def _screenshot(url: str) -> None:
     """The run page with its change report, for docs/img/changes.png (when Chromium is here)."""
-    from tests.service.dashboard import test_dashboard_browser as browser
-
-    if not (Path(browser.CHROMIUM).exists() and Path(browser.CHROMEDRIVER).exists()):
+    if not browser.available():
         return
     profile = tempfile.mkdtemp(prefix="geoload-chromium-")
     driver = browser.chromium(profile)

@@ -6,6 +6,9 @@ import subprocess
 
 import psycopg
 
+#: Where ogr2ogr loads the known places for the cross-check.
+OGR = "places_ogr"
+
 
 def ogr2ogr(url: str, source: str, schema: str, *, layer: str | None = None,
             name: str | None = None) -> None:

@@ -9,7 +9,7 @@ test.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psycopg
@@ -26,6 +26,14 @@ from devtools.testdata.places import (
 CAMPIONE = Carve((8.955, 45.955, 8.985, 45.985),
                  Area("Europe/Rome", "ITA", "Italy", "Lombardia", "Campione d'Italia"))
 LIVIA = CARVES[3]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The known places' files, loaded into the database at ``url``."""
+
+    files: PlacesFiles
+    url: str
 
 
 def release_two(out: Path, *, deep: bool = False) -> PlacesFiles:

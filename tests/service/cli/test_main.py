@@ -14,7 +14,7 @@ from service.cli import enqueue, launch
 from service.cli.main import COMMANDS, main
 from service.settings import from_env
 from tests.conftest import ROOT
-from tests.test_compose import procfile
+from tests.support.procfile import procfile
 
 
 def _help(capsys: pytest.CaptureFixture[str], *argv: str) -> str:

@@ -27,7 +27,6 @@ from tests.conftest import ROOT, Workers, worker_env
 GADM_PATH = "/gadm/gadm4.1/gadm_410-levels.zip"
 TIMEZONE_PATH = ("/evansiroky/timezone-boundary-builder/releases/download/2026c/"
                  "timezones-with-oceans.shapefile.zip")
-SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 
 
 def start_run(settings: Settings, *names: str, retry_of: str | None = None) -> str:

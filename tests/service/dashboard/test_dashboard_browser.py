@@ -4,19 +4,16 @@ retry it from the page, and see the retry succeed. Screenshots go to artifacts/s
 
 from __future__ import annotations
 
-import base64
 import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -24,28 +21,14 @@ from service.ledger.status import run_status as status
 from service.live import Live
 from service.postgres import connect
 from tests.conftest import Workers, purge_queue
-from tests.service.dashboard.support import SCREENSHOTS, TIMEZONE_PATH
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--no-first-run", "--window-size=1400,1000")
+from tests.service.dashboard.support import TIMEZONE_PATH
+from tests.support.browser import available, chromium, shoot
 
 pytestmark = [
     pytest.mark.browser, pytest.mark.e2e,
-    pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
+    pytest.mark.skipif(not available(),
                        reason="Debian's chromium and chromium-driver are not installed"),
 ]
-
-
-def chromium(profile: str) -> webdriver.Chrome:
-    """Headless Chromium using the profile directory ``profile``."""
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (*FLAGS, f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
 @pytest.fixture()
@@ -74,19 +57,6 @@ def css(driver: webdriver.Chrome, selector: str) -> Any:
 
 def heading(driver: webdriver.Chrome) -> str:
     return str(css(driver, "main h1").text)
-
-
-def shoot(driver: webdriver.Chrome, name: str) -> Path:
-    """A full-page screenshot (Chromium's DevTools protocol captures beyond the viewport)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    width, height = driver.execute_script(
-        "const e = document.documentElement; return [e.scrollWidth, e.scrollHeight]")
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
-        "format": "png", "captureBeyondViewport": True,
-        "clip": {"x": 0, "y": 0, "width": width, "height": min(height, 8000), "scale": 1}})
-    path = SCREENSHOTS / name
-    path.write_bytes(base64.b64decode(shot["data"]))
-    return path
 
 
 def run_id_from_url(driver: webdriver.Chrome) -> str:

@@ -3,42 +3,12 @@ loopback server stands in for it) and kept a day, else the default with a warnin
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
-from contextlib import contextmanager
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from service import catalog
 from service.fetch.releases import release_for
-
-
-@contextmanager
-def github(tag: str):
-    """A releases API on 127.0.0.1 that answers ``tag`` and counts the questions."""
-    asked: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - the http.server API
-            asked.append(self.path)
-            body = json.dumps({"tag_name": tag, "name": tag}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", asked
-    finally:
-        server.shutdown()
-        server.server_close()
+from tests.support.releases import github
 
 
 def unpinned(settings, tmp_path, api: str):

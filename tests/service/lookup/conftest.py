@@ -4,7 +4,6 @@ into staging tables that the lookup tables are built from and then published."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -15,18 +14,11 @@ from service import lookup
 from service.lookup import SourceTable
 from service.settings import Settings
 from tests.conftest import have, reset_database
-from tests.support.ogr import ogr2ogr
+from tests.support.ogr import OGR, ogr2ogr
+from tests.support.places import Loaded
 
-#: Where ogr2ogr loads the files for the cross-check.
-OGR = "places_ogr"
 STAGING = "geoload_staging"
 LEVELS = 3
-
-
-@dataclass(frozen=True)
-class Loaded:
-    files: PlacesFiles
-    url: str
 
 
 def tz_sources() -> list[SourceTable]:

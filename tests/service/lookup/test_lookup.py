@@ -19,7 +19,8 @@ from service import lookup
 from service.lookup import BadPoint
 from service.settings import Settings
 from tests.conftest import run_cli
-from tests.service.lookup.conftest import OGR, Loaded
+from tests.support.ogr import OGR
+from tests.support.places import Loaded
 
 PLACES = load_places()
 TZ = "timezone.timezones"
