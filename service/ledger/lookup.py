@@ -31,9 +31,8 @@ its body names no table: a swap is never blocked by it.
 
 from __future__ import annotations
 
-from service.lookup.model import REGISTRY_SQL
-
-FUNCTIONS = f"""
+#: Both functions; ``{registry}`` is where the query finding the lookup tables goes.
+_TEMPLATE = """
 CREATE OR REPLACE FUNCTION geoload.lookup_many(lons double precision[], lats double precision[],
                                                datasets text[] DEFAULT NULL)
 RETURNS TABLE (i bigint, dataset text, source text, level int, key text, name text,
@@ -48,7 +47,7 @@ SET work_mem = '64MB'
 SET enable_mergejoin = off
 AS $fn$
 DECLARE
-    parts text[] := '{{}}';
+    parts text[] := '{}';
     reg record;
     n int;
     col text;
@@ -66,7 +65,7 @@ BEGIN
             USING ERRCODE = '22023',
                   HINT = 'pass longitude first, then latitude, in degrees (EPSG:4326)';
     END IF;
-    FOR reg IN {REGISTRY_SQL.strip()} LOOP
+    FOR reg IN {registry} LOOP
         CONTINUE WHEN datasets IS NOT NULL
                       AND NOT ((reg.meta::jsonb)->>'dataset') = ANY (datasets);
         n := 2 ^ ((reg.meta::jsonb)->>'grid_level')::int;
@@ -112,4 +111,13 @@ $fn$;
 
 COMMENT ON FUNCTION geoload.lookup(double precision, double precision) IS
     'Areas (time zone of every loaded variant, GADM level by level) at lon/lat (EPSG:4326).';
-"""  # noqa: S608 - constants only
+"""
+
+
+def functions() -> str:
+    """The DDL of both functions, built when the schema's version changes rather than at
+    import: the registry query lives in the lookup package, whose import (shapely, numpy)
+    every command that only checks the schema's version would otherwise pay."""
+    from service.lookup.model import REGISTRY_SQL
+
+    return _TEMPLATE.replace("{registry}", REGISTRY_SQL.strip())

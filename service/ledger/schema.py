@@ -207,7 +207,7 @@ CREATE TABLE IF NOT EXISTS geoload.changes (
 """
 
 #: Bumped with every change to :data:`DDL`, which only ever adds (IF NOT EXISTS), or to
-#: :data:`service.ledger.lookup.FUNCTIONS` (CREATE OR REPLACE); stored as the comment of
+#: :func:`service.ledger.lookup.functions` (CREATE OR REPLACE); stored as the comment of
 #: schema ``geoload`` so that ``ensure`` costs one query when current.
 VERSION = "geoload bookkeeping, schema version 9"
 #: Serializes schema creation across workers starting at once (and replacing the lookup
@@ -222,7 +222,7 @@ def ensure(conn: psycopg.Connection) -> None:
         _ensure_postgis(conn)
         if _version(conn) != VERSION:
             conn.execute(DDL)
-            conn.execute(lookup.FUNCTIONS)  # type: ignore[arg-type] # constants only
+            conn.execute(lookup.functions())  # type: ignore[arg-type] # constants only
             conn.execute(sql.SQL("COMMENT ON SCHEMA geoload IS {}").format(sql.Literal(VERSION)))
 
 
