@@ -27,7 +27,14 @@ from service.ledger import chunks, layers, loads
 from service.ledger.records import LayerState, Load
 from service.live import Live
 from service.pipeline import versions
-from service.pipeline.context import Outcome, check_ids, dataset_of, load_context, skipped
+from service.pipeline.context import (
+    Outcome,
+    check_ids,
+    dataset_of,
+    every_table,
+    load_context,
+    skipped,
+)
 from service.publish import swap
 from service.settings import Settings
 
@@ -63,9 +70,10 @@ def publish_dataset(settings: Settings, live: Live, run_id: str, dataset: str) -
                     lookup.ensure(conn)
                 else:  # loaded without one (GEOLOAD_LOOKUP=0): none of an older version
                     lookup.drop_live(conn, ds)
-                retired = swap.swap(conn, ds.stem, load.load_id, staged)
-                versions.keep(conn, ds, load.target_schema, previous, list(tables), retired,
-                              load.load_id, settings.keep_versions)
+                left_out = every_table(load)
+                retired = swap.swap(conn, ds.stem, load.load_id, staged, left_out)
+                versions.keep(conn, ds, load.target_schema, previous, [*tables, *left_out],
+                              retired, load.load_id, settings.keep_versions)
                 summary = layer_summary(states)
                 dropped = dropped_warnings(conn, ds, load.load_id, states)
                 loads.mark_published(conn, load.load_id, summary,

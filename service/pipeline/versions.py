@@ -28,12 +28,13 @@ def keep(conn: psycopg.Connection, ds: Dataset, target_schema: str,
          previous: tuple[int, str | None] | None, tables: list[str], retired: list[str],
          new_load_id: int, limit: int) -> list[str]:
     """In the swap's transaction: move the tables ``previous`` published (now retired) to
-    the archive, and drop kept versions beyond ``limit``; returns those kept now."""
+    the archive, and drop kept versions beyond ``limit``; returns those kept now.
+    ``tables``: every table the swap may have retired (those it replaced, those it left out)."""
     if limit <= 0 or previous is None:
         return []
     old_id, release = previous
     moved = []
-    for target in tables:
+    for target in dict.fromkeys(tables):  # once each, in order
         old = swap.retired_name(ds.stem, target.split(".", 1)[1], new_load_id)
         if old in retired:
             name = archive.archive_name(target, release, old_id)
@@ -102,9 +103,11 @@ def _swap_back(conn: psycopg.Connection, ds: Dataset, target_schema: str, run_id
             staged[k.target_table] = name
         kept_versions.forget(conn, restored)
         loads.take_live(conn, ds.name, load_id)
-        retired = swap.swap(conn, ds.stem, load_id, staged)
+        left_out = LoadOptions(schema=target_schema or None).every_table(ds)
+        retired = swap.swap(conn, ds.stem, load_id, staged, left_out)
         # Only data tables are kept: the live lookup table is the replaced version's, so it
         # goes with it (lookups answer nothing for the dataset until its next load).
         lookup.drop_live(conn, LoadOptions(schema=target_schema or None).apply(ds))
-        keep(conn, ds, target_schema, previous, list(staged), retired, load_id, max(limit, 1))
+        keep(conn, ds, target_schema, previous, [*staged, *left_out], retired, load_id,
+             max(limit, 1))
     return RolledBack(run_id, ds.name, restored, tables[0].release, sorted(staged))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import psycopg
 from psycopg import sql
@@ -35,21 +35,30 @@ def retired_name(dataset: str, table: str, load_id: int) -> str:
 
 
 def swap(conn: psycopg.Connection, dataset: str, load_id: int,
-         tables: Mapping[str, str]) -> list[str]:
-    """Publish each staging table of ``tables`` (live ``schema.table`` → staging table);
-    returns the retired tables to drop after commit.
+         tables: Mapping[str, str], left_out: Sequence[str] = ()) -> list[str]:
+    """Publish each staging table of ``tables`` (live ``schema.table`` → staging table),
+    and retire the live tables of ``left_out`` (the dataset's tables the new version does
+    not have); returns the retired tables to drop (or keep) after commit.
 
     Call inside a transaction; keep its grants on the new tables, and its users' views,
-    re-created on them. Anything else depending on a live table raises
-    :class:`~service.errors.PublishBlocked` before anything changed.
+    re-created on them. Anything else depending on a live table, and anything at all on a
+    table left out, raises :class:`~service.errors.PublishBlocked` before anything changed.
     """
     limit_lock_wait(conn)
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"geoload.publish:{dataset}",))
+    gone = [target for target in left_out
+            if target not in tables and _exists(conn, *target.split(".", 1))]
+    dependents.check_removable(conn, dataset, gone)
     views = dependents.views_on(conn, dataset, list(tables))
     dependents.drop(conn, views)  # a reader locks a view before its tables: views first
-    live = [tuple(target.split(".", 1)) for target in tables]
+    live = [tuple(target.split(".", 1)) for target in [*tables, *gone]]
     lock_all(conn, [(schema, table) for schema, table in live if _exists(conn, schema, table)])
     retired = []
+    for target in gone:
+        schema, table = target.split(".", 1)
+        old = retired_name(dataset, table, load_id)
+        _retire(conn, schema, table, old)
+        retired.append(old)
     for target, staging_table in tables.items():
         schema, table = target.split(".", 1)
         old = retired_name(dataset, table, load_id)
