@@ -111,7 +111,7 @@ def _rollback(args: argparse.Namespace) -> int:
     settings = config.get()
     target = resolve(ds, settings, schema=args.schema).schema or ""
     with connect(settings, autocommit=True) as conn:
-        done = rollback(conn, ds, target, limit=settings.keep_versions)
+        done = rollback(conn, ds, target)
     if args.json:
         print(json.dumps(asdict(done)), flush=True)
     else:

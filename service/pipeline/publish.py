@@ -64,7 +64,7 @@ def publish_dataset(settings: Settings, live: Live, run_id: str, dataset: str) -
                 else:  # loaded without one (GEOLOAD_LOOKUP=0): none of an older version
                     lookup.drop_live(conn, ds)
                 retired = swap.swap(conn, ds.stem, load.load_id, staged)
-                versions.keep(conn, ds, load.target_schema, previous, list(tables), retired,
+                versions.keep(conn, ds, load.target_schema, previous, list(staged), retired,
                               load.load_id, settings.keep_versions)
                 summary = layer_summary(states)
                 dropped = dropped_warnings(conn, ds, load.load_id, states)
