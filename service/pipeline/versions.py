@@ -50,7 +50,7 @@ def _archive(conn: psycopg.Connection, ds: Dataset, target_schema: str,
         return []
     old_id, release = previous
     moved = []
-    for target in tables:
+    for target in dict.fromkeys(tables):  # once each, whatever the caller listed twice
         old = swap.retired_name(ds.stem, target.split(".", 1)[1], new_load_id)
         if old in retired:
             name = archive.archive_name(target, release, old_id)
@@ -118,11 +118,11 @@ def _swap_back(conn: psycopg.Connection, ds: Dataset, target_schema: str, run_id
             staged[k.target_table] = name
         kept_versions.forget(conn, restored)
         loads.take_live(conn, ds.name, load_id)
-        applied = LoadOptions(schema=target_schema or None).apply(ds)
-        if lookup.lookup_table(applied) in staged:
+        own_lookup = lookup.lookup_table(LoadOptions(schema=target_schema or None).apply(ds))
+        if own_lookup in staged:
             lookup.ensure(conn)
-        else:  # kept without one (GEOLOAD_LOOKUP=0): none of the replaced version answers
-            lookup.drop_live(conn, applied)
-        retired = swap.swap(conn, ds.stem, load_id, staged)
-        _archive(conn, ds, target_schema, previous, list(staged), retired, load_id)
+        # Kept without one (GEOLOAD_LOOKUP=0), the replaced version's is retired and kept
+        # with it all the same: it answers for no version but its own.
+        retired = swap.swap(conn, ds.stem, load_id, staged, without=[own_lookup])
+        _archive(conn, ds, target_schema, previous, [*staged, own_lookup], retired, load_id)
     return RolledBack(run_id, ds.name, restored, tables[0].release, sorted(staged))

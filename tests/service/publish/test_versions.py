@@ -173,3 +173,28 @@ def test_versions_are_kept_and_rolled_back_per_schema(clean_db, upstream_files, 
     assert answers(settings, points, "mine.timezones") == zones_at(settings, "mine.timezones",
                                                                    points)
     assert answers(settings, points) == zones_at(settings, TABLE, points)
+
+
+def test_a_version_loaded_without_lookup_table_keeps_the_one_it_replaced(clean_db,
+                                                                          upstream_files,
+                                                                          tmp_path):
+    """GEOLOAD_LOOKUP=0: the replaced version's lookup table is kept with it, not dropped, so
+    rolling back to it brings its lookups back; the version without one answers nothing."""
+    settings = replace(clean_db, keep_versions=1)
+    root, _ = upstream_files
+    first = publish(settings)
+    points = inner_points(settings, TABLE)
+    with_lookup = zones_at(settings, TABLE, points)
+    with new_upstream_version(root, tmp_path):
+        second = publish(replace(settings, lookup_tables=False))
+    assert kept(settings)[1] == [f"timezone__{table}__2026c__l{first}"
+                                 for table in ("timezone_lookup", "timezones")]
+    assert answers(settings, points) == set()  # no lookup of another version answers
+    done = run_cli("service.enqueue", "--rollback", "timezone", settings=settings)
+    assert done.returncode == 0, done.stderr
+    assert answers(settings, points) == with_lookup
+    assert kept(settings)[1] == [f"timezone__timezones__2026c__l{second}"]
+    forward = run_cli("service.enqueue", "--rollback", "timezone", settings=settings)
+    assert forward.returncode == 0, forward.stderr
+    assert answers(settings, points) == set()
+    assert len(kept(settings)[1]) == 2  # the first version, its lookup table with it
