@@ -68,11 +68,13 @@ def publish_dataset(settings: Settings, live: Live, run_id: str, dataset: str) -
                 if locked.lookup_staging is not None:
                     staged[lookup.lookup_table(ds)] = locked.lookup_staging
                     lookup.ensure(conn)
-                else:  # loaded without one (GEOLOAD_LOOKUP=0): none of an older version
-                    lookup.drop_live(conn, ds)
-                left_out = every_table(load)
-                retired = swap.swap(conn, ds.stem, load.load_id, staged, left_out)
-                versions.keep(conn, ds, load.target_schema, previous, [*tables, *left_out],
+                # What the new version has no table for goes with the version it belongs
+                # to: the levels this load did not choose, and, loaded without one
+                # (GEOLOAD_LOOKUP=0), the lookup table, which answers for no version but
+                # its own.
+                without = [*every_table(load), lookup.lookup_table(ds)]
+                retired = swap.swap(conn, ds.stem, load.load_id, staged, without=without)
+                versions.keep(conn, ds, load.target_schema, previous, [*staged, *without],
                               retired, load.load_id, settings.keep_versions)
                 summary = layer_summary(states)
                 dropped = dropped_warnings(conn, ds, load.load_id, states)

@@ -5,7 +5,6 @@ was asked for")."""
 from __future__ import annotations
 
 import psycopg
-import pytest
 
 from service.errors import PermanentError
 from service.live import Live
@@ -83,9 +82,7 @@ def test_a_view_on_a_level_left_out_stops_the_load_before_the_swap(clean_db, ups
             db.execute("DROP VIEW IF EXISTS public.districts")
 
 
-@pytest.mark.parametrize("keep", ["2"])
-def test_a_rollback_brings_back_the_levels_the_newer_load_left_out(clean_db, upstream_files,
-                                                                    monkeypatch, keep):
+def test_a_rollback_brings_back_the_levels_the_newer_load_left_out(clean_db, upstream_files):
     from dataclasses import replace
 
     from service import catalog
@@ -93,11 +90,11 @@ def test_a_rollback_brings_back_the_levels_the_newer_load_left_out(clean_db, ups
     from service.postgres import connect
 
     _, manifest = upstream_files
-    settings = replace(clean_db, keep_versions=int(keep))
+    settings = replace(clean_db, keep_versions=2)
     assert load(settings)["status"] == "published"
     assert load(settings, levels=[0, 1])["status"] == "published"
     assert set(tables(settings, "gadm")) == {"adm_0", "adm_1"}
     with connect(settings, autocommit=True) as conn:
-        versions.rollback(conn, catalog.get("gadm"), limit=int(keep))
+        versions.rollback(conn, catalog.get("gadm"))
     assert tables(settings, "gadm") == {f"adm_{k}": manifest.gadm.features[f"ADM_{k}"]
                                         for k in range(6)}
