@@ -201,11 +201,13 @@ CREATE TABLE IF NOT EXISTS geoload.changes (
     symdiff_km2      double precision,
     PRIMARY KEY (load_id, source, change, key)
 );
+-- Every layer a report compared, in order, those without changes too (NULL: stored before).
+ALTER TABLE geoload.change_reports ADD COLUMN IF NOT EXISTS layers text[];
 """
 
 #: Bumped with every change to :data:`DDL`, which only ever adds (IF NOT EXISTS); stored
 #: as the comment of schema ``geoload`` so that ``ensure`` costs one query when current.
-VERSION = "geoload bookkeeping, schema version 8"
+VERSION = "geoload bookkeeping, schema version 9"
 #: Serializes schema creation across workers starting at once.
 _LOCK_KEY = 7_461_023
 

@@ -30,7 +30,15 @@ from service.lookup.catalog import (
     staging_table,
     timezone_sources,
 )
-from service.lookup.model import Answer, BadPoint, BuildStats, Hit, Registered, SourceTable
+from service.lookup.model import (
+    Answer,
+    BadPoint,
+    BuildStats,
+    Hit,
+    Registered,
+    SourceTable,
+    Unindexed,
+)
 from service.lookup.query import BATCH, check_point, lookup, lookup_many
 from service.lookup.sql import ensure
 
@@ -44,6 +52,7 @@ __all__ = [
     "Hit",
     "Registered",
     "SourceTable",
+    "Unindexed",
     "build",
     "create_staging",
     "index_table",

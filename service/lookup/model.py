@@ -105,12 +105,34 @@ class Hit(NamedTuple):
         return out
 
 
+class Unindexed(NamedTuple):
+    """A live dataset without a lookup table (loaded with ``GEOLOAD_LOOKUP=0``, or rolled
+    back): no answer holds its areas, which would otherwise read like open sea."""
+
+    dataset: str
+    #: the schema a user chose (``--schema``); '' for the catalog's
+    schema: str = ""
+
+    def advice(self) -> str:
+        where = f" in schema {self.schema}" if self.schema else ""
+        again = f" --schema {self.schema}" if self.schema else ""
+        return (f"{self.dataset}{where} is published without a lookup table, so no answer "
+                "includes its areas: load it again without GEOLOAD_LOOKUP=0 "
+                f"(geoload load {self.dataset}{again})")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "schema": self.schema or None,
+                "advice": self.advice()}
+
+
 class Answer(NamedTuple):
     """Everything known at one point: hits from every loaded lookup table, by dataset."""
 
     lat: float
     lon: float
     hits: tuple[Hit, ...] = ()
+    #: live datasets no answer can include: they have no lookup table
+    unindexed: tuple[Unindexed, ...] = ()
 
     def keys(self, source: str) -> list[str]:
         """The keys hit in ``source`` (a live table name), e.g. the tzids of one variant."""
@@ -125,4 +147,5 @@ class Answer(NamedTuple):
     def to_json(self) -> dict[str, Any]:
         return {"lat": self.lat, "lon": self.lon,
                 "results": {d: [h.to_json() for h in hits]
-                            for d, hits in self.datasets().items()}}
+                            for d, hits in self.datasets().items()},
+                "without_lookup_table": [u.to_json() for u in self.unindexed]}

@@ -13,6 +13,7 @@ as ``superseded`` and its staging tables are dropped.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -58,11 +59,12 @@ def publish_dataset(settings: Settings, live: Live, run_id: str, dataset: str) -
             swap.limit_lock_wait(conn)
             previous = (kept_versions.previous_live(conn, dataset, load.target_schema)
                         if settings.keep_versions else None)
+            replaced = layers.live_tables(conn, dataset, load.target_schema)
             newer = loads.take_live(conn, dataset, load.load_id)
             if newer is None:
                 tables = {s.plan.target_table: s.plan.staging_table for s in states}
-                report = changes.compare(conn, dataset, load.load_id,
-                                         changes.compared_layers(ds, tables))
+                report = changes.compare(conn, dataset, load.load_id, changes.compared_layers(
+                    _every_level(load), tables, gone=set(replaced) - set(tables)))
                 ledger_changes.save(conn, report)
                 staged = dict(tables)
                 if locked.lookup_staging is not None:
@@ -88,6 +90,13 @@ def publish_dataset(settings: Settings, live: Live, run_id: str, dataset: str) -
     return Outcome({"status": "published", **ids, "layers": summary, "retired": retired,
                     "warnings": len(dropped), "changes": report.summary(),
                     "worker": worker_id()})
+
+
+def _every_level(load: Load) -> Dataset:
+    """The dataset as ``load`` loads it but with every layer (``--levels`` not applied): a
+    layer the replaced version has and this load lacks is compared too (all removed)."""
+    ds = catalog.get(load.dataset)
+    return ds if load.options is None else replace(load.options, levels=()).apply(ds)
 
 
 def _superseded(conn: psycopg.Connection, newer: str, tables: list[str],
