@@ -44,15 +44,14 @@ class Layer:
     column) or one of the fields. ``indexes`` are B-tree indexed columns, such as
     the GADM keys that join one level to the next. ``feature_key`` is the field that
     names a feature to a person (GADM's ``GID_k``), shown beside its fid in warnings.
-    ``keep_other_fields``: load fields the catalog does not list (with a warning);
-    False when the catalog declares the table's whole shape. ``level``: the
-    administrative level the layer holds, for ``--levels`` (None: not a level).
+    Fields the catalog does not list are loaded too, with a warning (see
+    :mod:`service.load.columns`). ``level``: the administrative level the layer holds,
+    for ``--levels`` (None: not a level).
     """
 
     name: str
     table: str
     fields: tuple[Field, ...]
-    keep_other_fields: bool = True
     key: str = SOURCE_FID
     indexes: tuple[str, ...] = ()
     feature_key: str | None = None

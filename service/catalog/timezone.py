@@ -44,9 +44,6 @@ def variant(name: str) -> Dataset:
                 name="combined-shapefile" + asset.removeprefix("timezones"),
                 table=f"timezone.{table}",
                 fields=(Field("tzid", key=True),),
-                # The table is documented as (tzid, geom): a field upstream adds is reported,
-                # not loaded, so the table keeps the shape its users query.
-                keep_other_fields=False,
                 key="tzid",
                 feature_key="tzid",
             ),

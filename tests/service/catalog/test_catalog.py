@@ -19,7 +19,7 @@ def test_ships_gadm_and_timezone():
         "https://geodata.ucdavis.edu/gadm/gadm4.1/gadm_410-levels.zip")
     tz = catalog.get("timezone")
     assert tz.layers[0].table == "timezone.timezones"
-    assert tz.layers[0].key == "tzid" and not tz.layers[0].keep_other_fields
+    assert tz.layers[0].key == "tzid"
 
 
 def test_gadm_fields_are_gadm41s_published_fields_in_order():
