@@ -135,7 +135,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
   geoload load gadm timezone --local       # in this process: needs PostGIS only
   geoload load timezone --local --workers 4
   geoload load gadm timezone --wait        # through RabbitMQ and the workers
-  geoload load --if-changed                # only what upstream changed
+  geoload load --if-changed                # what the scheduler checks, if upstream changed
+  geoload load --if-changed gadm --levels 0-2 --schema mine   # that choice, if changed
   geoload load gadm --countries NPL,DZA --levels 0-2 --schema mine
   geoload load timezone --source /shared/zones.zip   # a file of your own (path or URL)
   geoload load --rollback gadm             # the previous kept version back

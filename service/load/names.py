@@ -15,6 +15,8 @@ from collections.abc import Iterable
 
 #: The schema a load's tables are built in, before they are published.
 STAGING = "geoload_staging"
+#: The schema earlier versions are kept in (``GEOLOAD_KEEP_VERSIONS``), tables and lookups.
+ARCHIVE = "geoload_archive"
 #: PostgreSQL's NAMEDATALEN - 1.
 MAX_BYTES = 63
 #: Load ids (bigserial) the catalog leaves room for: ten billion loads.

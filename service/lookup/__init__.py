@@ -24,7 +24,6 @@ from service.lookup.build import (
 )
 from service.lookup.catalog import (
     create_staging,
-    drop_live,
     gadm_sources,
     lookup_table,
     sources,
@@ -47,7 +46,6 @@ __all__ = [
     "SourceTable",
     "build",
     "create_staging",
-    "drop_live",
     "index_table",
     "check_point",
     "ensure",

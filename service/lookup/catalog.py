@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import psycopg
-from psycopg import sql
 
 from service.catalog.model import Dataset, Layer
 from service.load import names
@@ -92,10 +91,3 @@ def create_staging(conn: psycopg.Connection, dataset: Dataset, load_id: int,
     register(conn, target, dataset.name, sources(dataset, staged), DEFAULT_MAX_VERTICES,
              DEFAULT_GRID_LEVEL)
     return table
-
-
-def drop_live(conn: psycopg.Connection, dataset: Dataset) -> None:
-    """Drop the dataset's live lookup table, in the caller's transaction: a load published
-    without one must not leave the older version's answering beside its tables."""
-    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(
-        sql.Identifier(*lookup_table(dataset).split(".", 1))))

@@ -22,7 +22,7 @@ many points in one call and adds ``i``, the 1-based position of the point in the
 ``datasets`` keeps only those datasets' lookup tables (e.g. ``ARRAY['timezone']``).
 
 The tables it reads are found at each call (``geoload lookup`` comments on tables
-outside the staging schema), so lookup follows whatever is loaded and published, and
+outside the staging and archive schemas), so lookup follows whatever is loaded and published, and
 its body names no table: a swap is never blocked by it.
 """
 
@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import psycopg
 
-from service.load.names import STAGING
+from service.load.names import ARCHIVE, STAGING
 from service.lookup.model import COMMENT_PREFIX
 
-#: The lookup tables: qualified name and the JSON in their comment.
+#: The live lookup tables: qualified name and the JSON in their comment. Those being built
+#: (staging) and those kept with earlier versions (archive) are not answered from.
 REGISTRY_SQL = f"""
 SELECT format('%I.%I', n.nspname, c.relname) AS tbl,
        substr(d.description, {len(COMMENT_PREFIX) + 1}) AS meta
@@ -41,7 +42,7 @@ FROM pg_description d
 JOIN pg_class c ON c.oid = d.objoid AND c.relkind = 'r'
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE d.classoid = 'pg_class'::regclass AND d.objsubid = 0
-  AND d.description LIKE '{COMMENT_PREFIX}%' AND n.nspname <> '{STAGING}'
+  AND d.description LIKE '{COMMENT_PREFIX}%' AND n.nspname NOT IN ('{STAGING}', '{ARCHIVE}')
 ORDER BY 1
 """  # noqa: S608 - constants only
 

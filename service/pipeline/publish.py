@@ -61,11 +61,13 @@ def publish_dataset(settings: Settings, live: Live, run_id: str, dataset: str) -
                 if locked.lookup_staging is not None:
                     staged[lookup.lookup_table(ds)] = locked.lookup_staging
                     lookup.ensure(conn)
-                else:  # loaded without one (GEOLOAD_LOOKUP=0): none of an older version
-                    lookup.drop_live(conn, ds)
-                retired = swap.swap(conn, ds.stem, load.load_id, staged)
-                versions.keep(conn, ds, load.target_schema, previous, list(tables), retired,
-                              load.load_id, settings.keep_versions)
+                # Loaded without one (GEOLOAD_LOOKUP=0), the older version's lookup table is
+                # retired all the same: it answers for no version but its own.
+                retired = swap.swap(conn, ds.stem, load.load_id, staged,
+                                    without=[lookup.lookup_table(ds)])
+                versions.keep(conn, ds, load.target_schema, previous,
+                              [*staged, lookup.lookup_table(ds)], retired, load.load_id,
+                              settings.keep_versions)
                 summary = layer_summary(states)
                 dropped = dropped_warnings(conn, ds, load.load_id, states)
                 loads.mark_published(conn, load.load_id, summary,

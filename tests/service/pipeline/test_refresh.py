@@ -514,3 +514,42 @@ def test_the_default_refresh_loads_each_published_choice_again_with_its_options(
     release = catalog.get("gadm").release(fresh)
     assert loads == [("", [], None, release), ("mine", [0, 1], "mine", release)]
     assert {r for r, _ in runs(db)} == before | set(started)
+
+
+def test_enqueue_if_changed_checks_and_loads_the_choice_named(fresh, db, upstream):
+    """``--if-changed gadm --levels 0-1 --schema mine`` checks that choice (against what was
+    loaded into schema mine) and loads it with those options; nothing else is asked about."""
+    _publish_with_options(db, fresh, upstream, "gadm")
+    _publish_with_options(db, fresh, upstream, "gadm", levels=(0, 1), schema="mine")
+    before = {r for r, _ in runs(db)}
+    args = ("service.enqueue", "--if-changed", "gadm", "--levels", "0-1", "--schema", "mine",
+            "--json")
+    same = run_cli(*args, settings=fresh, timeout=60)
+    assert same.returncode == 0, same.stderr
+    assert [(d["dataset"], d["schema"], d["action"]) for d in json.loads(same.stdout)[
+        "decisions"]] == [("gadm", "mine", "unchanged")]
+    assert {r for r, _ in runs(db)} == before  # nothing changed: nothing loaded
+
+    with new_upstream_version(source_file(upstream, "gadm", fresh)):
+        changed = run_cli(*args, settings=fresh, timeout=60)
+    assert changed.returncode == 0, changed.stderr
+    result = json.loads(changed.stdout)
+    assert [(d["dataset"], d["schema"], d["action"]) for d in result["decisions"]] == [
+        ("gadm", "mine", "load")]
+    loads = db.execute("SELECT dataset, coalesce(target_schema, ''), options->'levels', "
+                       "options->>'schema' FROM geoload.loads WHERE run_id = %s",
+                       (result["run_id"],)).fetchall()
+    assert loads == [("gadm", "mine", [0, 1], "mine")]
+
+
+def test_enqueue_if_changed_alone_checks_what_the_scheduler_would(fresh, db, upstream):
+    by_default = replace(fresh, refresh_datasets=("published",))
+    _publish_with_options(db, fresh, upstream, "gadm", levels=(0, 1), schema="mine")
+    done = run_cli("service.enqueue", "--if-changed", "--json", settings=by_default, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert [(d["dataset"], d["schema"], d["action"]) for d in json.loads(done.stdout)[
+        "decisions"]] == [("gadm", "mine", "unchanged")]
+    unnamed = run_cli("service.enqueue", "--if-changed", "--schema", "mine", settings=fresh,
+                      timeout=60)
+    assert unnamed.returncode == 2
+    assert "--if-changed" in unnamed.stderr and "name the dataset" in unnamed.stderr
