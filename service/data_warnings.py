@@ -24,8 +24,6 @@ from service.errors import BadSource
 MISSING_FIELD = "missing_field"
 #: A field the catalog does not know: loaded, lower-cased.
 UNKNOWN_FIELD = "unknown_field"
-#: A field the catalog does not know, in a layer whose table shape the catalog fixes: not loaded.
-IGNORED_FIELD = "ignored_field"
 #: A non-key field of another type than the catalog's: loaded as text.
 TYPE_CHANGED = "type_changed"
 #: Features kept with ``geom`` NULL: no polygonal part after repair, outside lon/lat, bad WKB.

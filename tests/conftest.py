@@ -214,6 +214,19 @@ def new_upstream_version(root: Path, scratch: Path, *, seed: int = 5) -> Iterato
             backup.replace(target)
 
 
+def staging_left(db: psycopg.Connection, wait: float = 20) -> int:
+    """Staging tables still there once they had ``wait`` seconds to go: a failed load's are
+    dropped by its failure path, which a chunk still running may trail."""
+    deadline = time.monotonic() + wait
+    while True:
+        row = db.execute("SELECT count(*) FROM pg_tables "
+                         "WHERE schemaname = 'geoload_staging'").fetchone()
+        left = int(row[0]) if row else 0
+        if left == 0 or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)
+
+
 def table_counts(settings: Settings, tables: list[str]) -> dict[str, int]:
     with psycopg.connect(settings.database_url) as db:
         return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608

@@ -6,6 +6,7 @@ new module of this package, never new plumbing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from service.errors import ConfigError
@@ -44,15 +45,14 @@ class Layer:
     column) or one of the fields. ``indexes`` are B-tree indexed columns, such as
     the GADM keys that join one level to the next. ``feature_key`` is the field that
     names a feature to a person (GADM's ``GID_k``), shown beside its fid in warnings.
-    ``keep_other_fields``: load fields the catalog does not list (with a warning);
-    False when the catalog declares the table's whole shape. ``level``: the
-    administrative level the layer holds, for ``--levels`` (None: not a level).
+    Fields the catalog does not list are loaded too, with a warning (see
+    :mod:`service.load.columns`). ``level``: the administrative level the layer holds,
+    for ``--levels`` (None: not a level).
     """
 
     name: str
     table: str
     fields: tuple[Field, ...]
-    keep_other_fields: bool = True
     key: str = SOURCE_FID
     indexes: tuple[str, ...] = ()
     feature_key: str | None = None
@@ -177,21 +177,32 @@ def _check_layer_names(layer: Layer) -> None:
 
 
 def _check_dataset_names(dataset: Dataset) -> None:
-    """Every layer gets staging and retired tables of its own, with whole names."""
+    """Every layer, and the lookup table, gets staging and retired tables of its own, with
+    whole names."""
+    lookup = names.lookup_table(dataset.name)
     seen: dict[str, str] = {}
     for layer in dataset.layers:
+        if layer.table_name == lookup:
+            raise ConfigError(f"layer {layer.name!r} loads into a table named {lookup!r}, the "
+                              "name of the dataset's lookup table", dataset=dataset.name,
+                              hint="give the layer's table another name")
         if layer.table_name in seen:
             raise ConfigError(f"layers {seen[layer.table_name]!r} and {layer.name!r} both load "
                               f"into a table named {layer.table_name!r}; their staging tables "
                               "would be one", dataset=dataset.name,
                               hint="give each layer's table a name of its own")
         seen[layer.table_name] = layer.name
-        longest = names.longest_derived(dataset.stem, layer.table_name, layer.key,
-                                        layer.indexes)
-        if len(longest.encode()) > names.MAX_BYTES:
-            raise ConfigError(f"layer {layer.name!r}: name {longest!r} would be "
-                              f"{len(longest.encode())} bytes, over {names.MAX_BYTES} (a "
-                              f"retired table's index, for a {names.LOAD_ID_DIGITS}-digit load id)",
-                              dataset=dataset.name,
-                              hint="shorten the dataset, table or indexed column name: "
-                                   + _SHORTEN.removeprefix("shorten it in the catalog: "))
+        _check_derived(dataset, f"layer {layer.name!r}", layer.table_name,
+                       names.index_roles(layer.key, layer.indexes))
+    _check_derived(dataset, f"lookup table {lookup!r}", lookup, names.LOOKUP_INDEX_ROLES)
+
+
+def _check_derived(dataset: Dataset, what: str, table: str, roles: Iterable[str]) -> None:
+    longest = names.longest_derived(dataset.stem, table, roles)
+    if len(longest.encode()) > names.MAX_BYTES:
+        raise ConfigError(f"{what}: name {longest!r} would be {len(longest.encode())} bytes, "
+                          f"over {names.MAX_BYTES} (a retired table's index, for a "
+                          f"{names.LOAD_ID_DIGITS}-digit load id)", dataset=dataset.name,
+                          hint="shorten the dataset, table or indexed column name, or give "
+                               "the dataset a shorter prefix: "
+                               + _SHORTEN.removeprefix("shorten it in the catalog: "))

@@ -87,6 +87,11 @@ class LoadOptions:
                            if layer.feature_key else layer for layer in layers)
         return replace(dataset, source=source, layers=layers)
 
+    def every_table(self, dataset: Dataset) -> list[str]:
+        """Every table ``dataset`` can publish in this load's schema, chosen or not: those
+        it did not choose leave with the version they belong to when it is published."""
+        return [layer.table for layer in replace(self, levels=()).apply(dataset).layers]
+
     def part(self, applied: Dataset, code: str) -> Dataset:
         """The dataset ``apply`` gave, with the one file of country ``code`` as its source:
         what :func:`service.fetch.fetch` takes to bring that file onto a host. Named

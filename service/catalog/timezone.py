@@ -11,19 +11,20 @@ from service.catalog.model import Dataset, Field, Layer, Source
 
 RELEASES_URL = ("https://github.com/evansiroky/timezone-boundary-builder/releases/download/"
                 "{release}/{asset}.shapefile.zip")
-#: dataset → (asset, table, what it holds, staging-name prefix). The prefix keeps a retired
-#: table's index name (``tz-land-1970__timezones_land_1970__retired_l…_geom_idx``) whole.
+#: dataset → (asset, table, what it holds, staging-name prefix). The prefix keeps every name
+#: a load derives whole, the longest being the retired lookup table's index
+#: (``tzl-70__timezone-land-1970_lookup__retired_l…_geom_idx``).
 VARIANTS: dict[str, tuple[str, str, str, str]] = {
     "timezone": ("timezones-with-oceans", "timezones", "with oceans", "timezone"),
     "timezone-land": ("timezones", "timezones_land", "land only", "tz-land"),
     "timezone-now": ("timezones-with-oceans-now", "timezones_now",
                      "with oceans, zones that agree today merged", "tz-now"),
     "timezone-land-now": ("timezones-now", "timezones_land_now",
-                          "land only, zones that agree today merged", "tz-land-now"),
+                          "land only, zones that agree today merged", "tzl-now"),
     "timezone-1970": ("timezones-with-oceans-1970", "timezones_1970",
                       "with oceans, zones that agree since 1970 merged", "tz-1970"),
     "timezone-land-1970": ("timezones-1970", "timezones_land_1970",
-                           "land only, zones that agree since 1970 merged", "tz-land-1970"),
+                           "land only, zones that agree since 1970 merged", "tzl-70"),
 }
 
 
@@ -44,9 +45,6 @@ def variant(name: str) -> Dataset:
                 name="combined-shapefile" + asset.removeprefix("timezones"),
                 table=f"timezone.{table}",
                 fields=(Field("tzid", key=True),),
-                # The table is documented as (tzid, geom): a field upstream adds is reported,
-                # not loaded, so the table keeps the shape its users query.
-                keep_other_fields=False,
                 key="tzid",
                 feature_key="tzid",
             ),

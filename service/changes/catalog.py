@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from service.catalog.model import SOURCE_FID, Dataset, Layer
 from service.changes.model import Compared
@@ -12,19 +12,23 @@ from service.load.names import STAGING
 _NAME_STEMS = ("name", "varname", "nl_name")
 
 
-def compared_layers(dataset: Dataset, staged: Mapping[str, str]) -> list[Compared]:
-    """One :class:`Compared` per layer in ``staged`` (live table -> staging table).
+def compared_layers(dataset: Dataset, staged: Mapping[str, str],
+                    gone: Collection[str] = ()) -> list[Compared]:
+    """One :class:`Compared` per layer in ``staged`` (live table -> staging table), and
+    one without a staging table per live table in ``gone`` (the live version has it, the
+    new one does not).
 
     The key is the layer's own key unless that is the source's feature id, which a new
     release renumbers: then it is the layer's most specific indexed key (GADM's ``gid_k``).
     """
     out = []
     for layer in dataset.layers:
-        if layer.table not in staged:
+        staging: str | None = staged.get(layer.table)
+        if staging is not None:
+            staging = staging if "." in staging else f"{STAGING}.{staging}"
+        elif layer.table not in gone:
             continue
-        staging = staged[layer.table]
-        out.append(Compared(layer.table, staging if "." in staging else f"{STAGING}.{staging}",
-                            key_of(layer), _names(layer)))
+        out.append(Compared(layer.table, staging, key_of(layer), _names(layer)))
     return out
 
 

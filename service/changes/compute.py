@@ -25,21 +25,28 @@ def compare(conn: psycopg.Connection, dataset: str, load_id: int,
             layers: Sequence[Compared]) -> ChangeReport:
     """The change report of ``load_id``; ``first_load`` if no live table exists yet.
 
-    Call before the swap (inside its transaction or before it), while the live tables
-    are still the old version. Reads only; safe to repeat.
+    A layer with no live table (new in this version) has all its keys added; one the new
+    version lacks (``staging`` None) all its keys removed. Call before the swap (inside
+    its transaction or before it), while the live tables are still the old version.
+    Reads only; safe to repeat.
     """
     started = time.perf_counter()
-    present = [layer for layer in layers if _exists(conn, layer.live)]
-    if not present:
+    live = {layer.live for layer in layers if _exists(conn, layer.live)}
+    if not live:
         return ChangeReport(dataset, load_id, True, (), time.perf_counter() - started)
-    found = tuple(_layer(conn, layer) for layer in present)
+    found = tuple(_layer(conn, layer, layer.live in live) for layer in layers
+                  if layer.live in live or layer.staging is not None)
     return ChangeReport(dataset, load_id, False, found, time.perf_counter() - started)
 
 
-def _layer(conn: psycopg.Connection, layer: Compared) -> LayerChanges:
+def _layer(conn: psycopg.Connection, layer: Compared, live: bool) -> LayerChanges:
     old = sql.Identifier(*layer.live.split(".", 1))
-    new = sql.Identifier(*layer.staging.split(".", 1))
     key = sql.Identifier(layer.key)
+    if layer.staging is None:
+        return LayerChanges(layer.live, removed=_keys(conn, old, key))
+    new = sql.Identifier(*layer.staging.split(".", 1))
+    if not live:
+        return LayerChanges(layer.live, added=_keys(conn, new, key))
     rows = _differences(conn, old, new, key, layer.names)
     added = tuple(sorted({k for k, kind, _ in rows if kind == "added"}))
     removed = tuple(sorted({k for k, kind, _ in rows if kind == "removed"}))
@@ -47,6 +54,14 @@ def _layer(conn: psycopg.Connection, layer: Compared) -> LayerChanges:
     reshaped = [k for k, kind, _ in rows if kind == "reshaped"]
     return LayerChanges(layer.live, added=added, removed=removed, renamed=renamed,
                         reshaped=_areas(conn, old, new, key, reshaped))
+
+
+def _keys(conn: psycopg.Connection, table: sql.Composable,
+          key: sql.Identifier) -> tuple[str, ...]:
+    """Every key of a whole layer that came or went, sorted as a compared layer's are."""
+    rows = conn.execute(sql.SQL("SELECT DISTINCT {k}::text FROM {t} WHERE {k} IS NOT NULL"
+                                ).format(k=key, t=table)).fetchall()
+    return tuple(sorted(str(k) for (k,) in rows))
 
 
 Difference = tuple[str, str, dict[str, tuple[str | None, str | None]]]
@@ -67,7 +82,8 @@ def _differences(conn: psycopg.Connection, old: sql.Composable, new: sql.Composa
         "SELECT * FROM (SELECT o.{k}::text AS old, n.{k}::text AS new, "
         "  o.geom IS DISTINCT FROM n.geom AS reshaped, {renamed} AS renamed{pairs} "
         "  FROM {old} o FULL JOIN {new} n ON n.{k} = o.{k} OFFSET 0) d "
-        "WHERE old IS NULL OR new IS NULL OR reshaped OR renamed ORDER BY 1, 2").format(
+        "WHERE old IS NULL OR new IS NULL OR reshaped OR renamed "
+        "ORDER BY old COLLATE \"C\", new COLLATE \"C\"").format(
         k=key, old=old, new=new, renamed=sql.SQL(" OR ").join(differs or [sql.SQL("false")]),
         pairs=sql.SQL("").join(sql.SQL(", ") + p for p in pairs))).fetchall()
     out: list[Difference] = []
@@ -95,7 +111,8 @@ def _areas(conn: psycopg.Connection, old: sql.Composable, new: sql.Composable,
         "       ST_Area(n.geom::geography) / {km2}, "
         "       ST_Area(ST_SymDifference(o.geom, n.geom)::geography) / {km2} "
         "FROM {old} o JOIN {new} n ON n.{k} = o.{k} WHERE o.{k}::text = ANY(%s) "
-        "ORDER BY 1").format(k=key, km2=sql.Literal(_KM2), old=old, new=new),
+        "ORDER BY o.{k}::text COLLATE \"C\"").format(k=key, km2=sql.Literal(_KM2), old=old,
+                                                    new=new),
         (keys,)).fetchall()
     return tuple(Reshaped(*row) for row in rows)
 

@@ -12,11 +12,12 @@ class Compared:
 
     ``key`` identifies an area across releases (``tzid``; ``gid_k`` at GADM level k, not
     the feature id, which GADM renumbers); ``names`` are the fields whose change makes it
-    "renamed".
+    "renamed". ``staging`` is None for a layer the live version has and the new one lacks
+    (``--levels 0-1`` over ``0-3``): all its areas are removed from the version.
     """
 
     live: str
-    staging: str
+    staging: str | None
     key: str
     names: tuple[str, ...] = ()
 

@@ -3,8 +3,10 @@
 With ``--wait`` it stays to draw progress and exits 0 only if every dataset
 was published, then prints each dataset's data warnings. ``--strict`` makes any
 data warning (schema drift, a feature kept without its geometry) fail the load.
-``--if-changed`` first asks upstream, as the scheduled refresh does, and enqueues
-only the datasets whose version changed (all datasets when none are named).
+``--if-changed`` first asks upstream, as the scheduled refresh does, whether the named
+datasets, with the ``--countries``, ``--levels`` and ``--schema`` given, have a version
+newer than the one loaded (into that schema), and enqueues only those; with no dataset
+named, it checks what the scheduled refresh checks (``GEOLOAD_REFRESH_DATASETS``).
 Unknown dataset names exit 2 before anything is enqueued; an unreachable PostGIS,
 Redis or RabbitMQ exits 3 naming which and where.
 """
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from psycopg import Connection
 
     from service.catalog import Dataset
+    from service.catalog.options import LoadOptions
     from service.live import Live
     from service.pipeline.start import Started
 
@@ -47,8 +50,11 @@ def build_parser(prog: str = "python -m service.enqueue", epilog: str | None = N
                              "retyped; a geometry that can't be loaded) instead of loading "
                              "it and warning")
     parser.add_argument("--if-changed", action="store_true",
-                        help="ask upstream first; enqueue only datasets with a new version "
-                             "(default: every dataset), as the scheduled refresh does")
+                        help="ask upstream first and load only what changed: the DATASETs "
+                             "named, with the --countries/--levels/--schema given, each "
+                             "compared with the version loaded into that schema; with no "
+                             "DATASET, what the scheduled refresh checks "
+                             "(GEOLOAD_REFRESH_DATASETS)")
     parser.add_argument("--rollback", metavar="DATASET", default=None,
                         help="put the previous kept version of DATASET back (in --schema if "
                              "given), atomically; needs GEOLOAD_KEEP_VERSIONS")
@@ -66,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def chosen(args: argparse.Namespace) -> list[Dataset]:
     """The datasets the arguments name; a usage error if none. ``--if-changed`` alone
-    names none here: it checks what :func:`service.pipeline.refresh.checked` gives."""
+    names none here: it checks what :func:`service.pipeline.refresh.by_hand` gives."""
     names = catalog.names() if args.all else args.datasets
     if not names and not args.if_changed:
         raise cli.fail(f"name at least one dataset ({', '.join(catalog.names())}) or --all",
@@ -80,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         return _rollback(args)
     datasets = chosen(args)
     settings = config.get()
+    if args.if_changed:
+        _check_if_changed_choices(args, datasets)
     options = choices.options(args, datasets, settings)
     from service import live
     from service.pipeline import broker as messaging
@@ -91,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         broker = messaging.make_broker(settings)
         messaging.check(broker, settings)
         if args.if_changed:
-            return _if_changed(settings, conn, broker, datasets, args)
+            return _if_changed(settings, conn, broker, datasets, options, args)
         started = start(settings, conn, broker, datasets, strict=args.strict, options=options)
         report(started, args.json)
         if not args.wait:
@@ -111,7 +119,7 @@ def _rollback(args: argparse.Namespace) -> int:
     settings = config.get()
     target = resolve(ds, settings, schema=args.schema).schema or ""
     with connect(settings, autocommit=True) as conn:
-        done = rollback(conn, ds, target, limit=settings.keep_versions)
+        done = rollback(conn, ds, target)
     if args.json:
         print(json.dumps(asdict(done)), flush=True)
     else:
@@ -121,14 +129,25 @@ def _rollback(args: argparse.Namespace) -> int:
     return cli.EXIT_OK
 
 
+def _check_if_changed_choices(args: argparse.Namespace, datasets: list[Dataset]) -> None:
+    """Choices that ``--if-changed`` can't honour are usage errors, not dropped."""
+    if args.source:
+        raise cli.fail("--if-changed asks upstream for a new version, and --source has no "
+                       "upstream: load your file without --if-changed", cli.EXIT_USAGE)
+    if not datasets and (args.countries or args.levels or args.schema):
+        raise cli.fail("--if-changed with --countries, --levels or --schema: name the dataset "
+                       "they are for, e.g. --if-changed gadm --levels 0-2", cli.EXIT_USAGE)
+
+
 def _if_changed(settings: config.Settings, conn: Connection, broker: RabbitmqBroker,
-                datasets: list[Dataset], args: argparse.Namespace) -> int:
+                datasets: list[Dataset], options: dict[str, LoadOptions],
+                args: argparse.Namespace) -> int:
     """The scheduler's check, by hand: exit 1 if upstream could not be asked about a dataset."""
     from service.pipeline import refresh
 
-    outcome = refresh.refresh(settings, conn, broker, datasets or refresh.checked(conn),
-                              origin="cli",
-                              strict=args.strict)
+    outcome = refresh.refresh(settings, conn, broker,
+                              refresh.by_hand(settings, conn, datasets, options),
+                              origin="cli", strict=args.strict)
     if args.json:
         print(json.dumps(outcome.as_json()), flush=True)
     out = sys.stderr if args.json else sys.stdout

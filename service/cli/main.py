@@ -4,7 +4,7 @@
 :func:`service.cli.enqueue.build_parser`), plus ``--local`` to run the pipeline in this
 process (:mod:`service.cli.local`). ``status`` and ``datasets`` reuse their modules'
 parsers too; ``worker``, ``scheduler`` and ``dashboard`` exec the Procfile's commands
-(:mod:`service.cli.launch`); ``lookup`` hands its arguments on, and ``bench`` runs the
+(:mod:`service.cli.launch`); ``lookup`` reuses its module's parser, and ``bench`` runs the
 benchmark of the checkout it finds (:mod:`service.cli.bench`).
 """
 
@@ -114,9 +114,9 @@ def _launch(name: str, prog: str, argv: list[str]) -> int:
 
 
 def _lookup(name: str, prog: str, argv: list[str]) -> int:
-    from service.lookup.__main__ import main as lookup_main
+    from service.lookup import __main__ as lookup_cli
 
-    return lookup_main(argv)
+    return lookup_cli.run(_parser(lookup_cli.build_parser, COMMANDS[name], prog).parse_args(argv))
 
 
 def _bench(name: str, prog: str, argv: list[str]) -> int:
@@ -130,7 +130,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
   geoload load gadm timezone --local       # in this process: needs PostGIS only
   geoload load timezone --local --workers 4
   geoload load gadm timezone --wait        # through RabbitMQ and the workers
-  geoload load --if-changed                # only what upstream changed
+  geoload load --if-changed                # what the scheduler checks, if upstream changed
+  geoload load --if-changed gadm --levels 0-2 --schema mine   # that choice, if changed
   geoload load gadm --countries NPL,DZA --levels 0-2 --schema mine
   geoload load timezone --source /shared/zones.zip   # a file of your own (path or URL)
   geoload load --rollback gadm             # the previous kept version back
@@ -162,8 +163,9 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
   geoload dashboard                        # http://127.0.0.1:8181/
 """, _launch),
     Command("lookup", "which time zone and admin areas a point is in", """\
-  geoload lookup 51.5 -0.12
-  geoload lookup --csv points.csv
+  geoload lookup 47.6964 8.6903            # lat lon: Büsingen's zone and areas
+  geoload lookup 47.6964 8.6903 --json
+  geoload lookup --csv points.csv > out.csv   # header lat,lon; one row per point
 """, _lookup),
     Command("bench", "geoload against ogr2ogr and a raw COPY (from a checkout)", """\
   geoload bench                            # both datasets, GADM's density, 3 rounds

@@ -25,10 +25,10 @@ def save(conn: psycopg.Connection, report: ChangeReport) -> None:
     with conn.transaction():
         conn.execute("DELETE FROM geoload.change_reports WHERE load_id = %s", (report.load_id,))
         conn.execute(
-            "INSERT INTO geoload.change_reports (load_id, dataset, first_load, counts, seconds) "
-            "VALUES (%s, %s, %s, %s, %s)",
+            "INSERT INTO geoload.change_reports (load_id, dataset, first_load, counts, seconds, "
+            "layers) VALUES (%s, %s, %s, %s, %s, %s)",
             (report.load_id, report.dataset, report.first_load, json.dumps(report.counts()),
-             report.seconds))
+             report.seconds, [layer.source for layer in report.layers]))
         with conn.cursor() as cur, cur.copy(
                 f"COPY geoload.changes ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
             for layer in report.layers:
@@ -49,26 +49,32 @@ def _rows(load_id: int, layer: LayerChanges) -> list[tuple[object, ...]]:
 
 
 def load(conn: psycopg.Connection, load_id: int) -> ChangeReport | None:
-    """The stored report of ``load_id``, or None if none was computed for it."""
-    head = conn.execute("SELECT dataset, first_load, seconds FROM geoload.change_reports "
+    """The stored report of ``load_id``, or None if none was computed for it; its layers in
+    the order compared, a layer without changes too (a report stored before the layers
+    were kept has only those with changes)."""
+    head = conn.execute("SELECT dataset, first_load, seconds, layers FROM geoload.change_reports "
                         "WHERE load_id = %s", (load_id,)).fetchone()
     if head is None:
         return None
+    dataset, first_load, seconds, compared = head
     rows = conn.execute(
         "SELECT source, change, key, fields, area_before_km2, area_after_km2, symdiff_km2 "
-        "FROM geoload.changes WHERE load_id = %s ORDER BY source, change, key",
+        "FROM geoload.changes WHERE load_id = %s ORDER BY source, change, key COLLATE \"C\"",
         (load_id,)).fetchall()
-    layers: dict[str, dict[str, list[object]]] = {}
+    layers = {source: _kinds() for source in compared or ()}
     for source, change, key, fields, before, after, symdiff in rows:
-        kinds = layers.setdefault(source, {"added": [], "removed": [], "renamed": [],
-                                           "reshaped": []})
+        kinds = layers.setdefault(source, _kinds())
         kinds[change].append(
             Renamed(key, {f: (v[0], v[1]) for f, v in fields.items()}) if change == "renamed"
             else Reshaped(key, before, after, symdiff) if change == "reshaped" else key)
-    return ChangeReport(head[0], load_id, head[1], tuple(
+    return ChangeReport(dataset, load_id, first_load, tuple(
         LayerChanges(source, tuple(k["added"]), tuple(k["removed"]),  # type: ignore[arg-type]
                      tuple(k["renamed"]), tuple(k["reshaped"]))  # type: ignore[arg-type]
-        for source, k in layers.items()), head[2])
+        for source, k in layers.items()), seconds)
+
+
+def _kinds() -> dict[str, list[object]]:
+    return {"added": [], "removed": [], "renamed": [], "reshaped": []}
 
 
 def of_run(conn: psycopg.Connection, run_id: str) -> dict[str, ChangeReport | None]:

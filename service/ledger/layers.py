@@ -60,6 +60,16 @@ def of_load(conn: psycopg.Connection, load_id: int) -> list[LayerState]:
     return [_state(row) for row in rows]
 
 
+def live_tables(conn: psycopg.Connection, dataset: str, target_schema: str) -> list[str]:
+    """The tables of the load live now for (dataset, schema): what the version a publish
+    replaces holds. Call before :func:`~service.ledger.loads.take_live` moves it on."""
+    rows = conn.execute("SELECT l.target_table FROM geoload.live v "
+                        "JOIN geoload.load_layers l USING (load_id) "
+                        "WHERE v.dataset = %s AND v.target_schema = %s ORDER BY l.layer",
+                        (dataset, target_schema)).fetchall()
+    return [str(r[0]) for r in rows]
+
+
 def mark_ready(conn: psycopg.Connection, load_id: int, layer: str, table_bytes: int,
                seconds: float) -> tuple[int, int]:
     """Mark a layer indexed; returns (layers ready, total), serialized by the load row."""

@@ -139,6 +139,16 @@ def take_live(conn: psycopg.Connection, dataset: str, load_id: int) -> str | Non
     return str(held[0])
 
 
+def live_schemas(conn: psycopg.Connection) -> list[tuple[str, str]]:
+    """Every (dataset, schema) with a live load, ``''`` for the catalog's schemas; none in a
+    database geoload never set up (a lookup may be asked before any load)."""
+    row = conn.execute("SELECT to_regclass('geoload.live')").fetchone()
+    if row is None or row[0] is None:
+        return []
+    rows = conn.execute("SELECT dataset, target_schema FROM geoload.live ORDER BY 1, 2")
+    return [(str(dataset), str(schema)) for dataset, schema in rows.fetchall()]
+
+
 def options_of(conn: psycopg.Connection, run_id: str) -> dict[str, LoadOptions]:
     """Each load's recorded options in a run (loads enqueued before options: none)."""
     rows = conn.execute("SELECT dataset, options FROM geoload.loads WHERE run_id = %s "

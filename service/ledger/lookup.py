@@ -25,8 +25,8 @@ many points in one call and adds ``i``, the 1-based position of the point in the
 ``datasets`` keeps only those datasets' lookup tables (e.g. ``ARRAY['timezone']``).
 
 The tables it reads are found at each call (``geoload lookup`` comments on tables
-outside the staging schema), so lookup follows whatever is loaded and published, and
-its body names no table: a swap is never blocked by it.
+outside the staging and archive schemas), so lookup follows whatever is loaded and
+published, and its body names no table: a swap is never blocked by it.
 """
 
 from __future__ import annotations

@@ -105,14 +105,6 @@ def published(conn: psycopg.Connection) -> list[Published]:
     return [Published(*row) for row in rows]
 
 
-def published_datasets(conn: psycopg.Connection) -> list[str]:
-    """The datasets published at least once (each has a live load in the catalog's own
-    schemas: a load into a schema of a user's choosing is not refreshed), by name."""
-    rows = conn.execute("SELECT dataset FROM geoload.live WHERE target_schema = '' "
-                        "ORDER BY dataset").fetchall()
-    return [str(r[0]) for r in rows]
-
-
 def release_published(conn: psycopg.Connection, dataset: str, release: str | None,
                       schema: str = "") -> bool:
     """Whether a load of this release of ``dataset`` was ever published (into ``schema``)."""

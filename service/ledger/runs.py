@@ -70,6 +70,13 @@ def retryable(conn: psycopg.Connection, run_id: str) -> list[str] | None:
     return [str(r[0]) for r in rows]
 
 
+def strict(conn: psycopg.Connection, run_id: str) -> bool:
+    """Whether the run was started strict (``--strict``): fixed on each of its loads."""
+    row = conn.execute("SELECT coalesce(bool_or(strict), false) FROM geoload.loads "
+                       "WHERE run_id = %s", (run_id,)).fetchone()
+    return bool(row and row[0])
+
+
 def recent(conn: psycopg.Connection, limit: int = 50) -> list[str]:
     """The ids of the latest runs, newest first."""
     rows = conn.execute("SELECT run_id FROM geoload.runs ORDER BY created_at DESC LIMIT %s",

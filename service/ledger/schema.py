@@ -204,12 +204,14 @@ CREATE TABLE IF NOT EXISTS geoload.changes (
     symdiff_km2      double precision,
     PRIMARY KEY (load_id, source, change, key)
 );
+-- Every layer a report compared, in order, those without changes too (NULL: stored before).
+ALTER TABLE geoload.change_reports ADD COLUMN IF NOT EXISTS layers text[];
 """
 
 #: Bumped with every change to :data:`DDL`, which only ever adds (IF NOT EXISTS), or to
 #: :func:`service.ledger.lookup.functions` (CREATE OR REPLACE); stored as the comment of
 #: schema ``geoload`` so that ``ensure`` costs one query when current.
-VERSION = "geoload bookkeeping, schema version 9"
+VERSION = "geoload bookkeeping, schema version 10"
 #: Serializes schema creation across workers starting at once (and replacing the lookup
 #: functions: two at once fail with "tuple concurrently updated").
 _LOCK_KEY = 7_461_023

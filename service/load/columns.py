@@ -7,8 +7,7 @@ Upstream's schema drifts; a careful user wants the load to go through and to be 
 - any other field the catalog expects but the file lacks still gets its column, NULL,
   so the table keeps the shape users' queries rely on;
 - a non-key field of another type is loaded as text, whatever it holds;
-- a field the catalog does not know is loaded, lower-cased (unless the catalog fixes
-  the table's whole shape: then it is left out).
+- a field the catalog does not know is loaded, lower-cased, after the catalog's columns.
 
 Each of the last three is a :class:`~service.data_warnings.DataWarning`. Two fields that
 collide once lower-cased, or a name PostgreSQL can't hold, fail here, before any row
@@ -23,7 +22,6 @@ from typing import TYPE_CHECKING
 from service.catalog import Field, Layer
 from service.catalog.model import SOURCE_FID
 from service.data_warnings import (
-    IGNORED_FIELD,
     MISSING_FIELD,
     TYPE_CHANGED,
     UNKNOWN_FIELD,
@@ -86,8 +84,7 @@ def plan_columns(layer: Layer, info: "LayerInfo") -> ColumnPlan:
         warnings += [warning] if warning else []
     known = {f.name.lower() for f in layer.fields}
     for extra in (f for f in info.fields if f.name.lower() not in known):
-        if layer.keep_other_fields:
-            columns.append(Column(extra.name.lower(), extra.name, extra.pg_type))
+        columns.append(Column(extra.name.lower(), extra.name, extra.pg_type))
         warnings.append(_unknown(layer, extra))
     _check_names(layer, info, columns)
     return ColumnPlan(columns, warnings)
@@ -133,13 +130,9 @@ def _expected_column(layer: Layer, expected: Field,
 
 
 def _unknown(layer: Layer, extra: "SourceField") -> DataWarning:
-    if layer.keep_other_fields:
-        return DataWarning(UNKNOWN_FIELD, layer.name, extra.name,
-                           f"field {extra.name} ({extra.pg_type}) is not in the catalog; "
-                           f"loaded as column {extra.name.lower()}")
-    return DataWarning(IGNORED_FIELD, layer.name, extra.name,
-                       f"field {extra.name} ({extra.pg_type}) is not in the catalog; not "
-                       f"loaded, since {layer.table} has a fixed set of columns")
+    return DataWarning(UNKNOWN_FIELD, layer.name, extra.name,
+                       f"field {extra.name} ({extra.pg_type}) is not in the catalog; "
+                       f"loaded as column {extra.name.lower()}")
 
 
 def _check_names(layer: Layer, info: "LayerInfo", columns: list[Column]) -> None:

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 
 #: The schema a load's tables are built in, before they are published.
 STAGING = "geoload_staging"
+#: The schema earlier versions are kept in (``GEOLOAD_KEEP_VERSIONS``), tables and lookups.
+ARCHIVE = "geoload_archive"
 #: PostgreSQL's NAMEDATALEN - 1.
 MAX_BYTES = 63
 #: Load ids (bigserial) the catalog leaves room for: ten billion loads.
@@ -53,9 +55,20 @@ def index_name(table: str, role: str) -> str:
     return bounded(f"{table}_{role}")
 
 
-def longest_derived(dataset: str, table: str, key: str, indexed: Iterable[str]) -> str:
+def lookup_table(dataset: str) -> str:
+    """``gadm_lookup``: a dataset's lookup table, named after the dataset, not the schema,
+    so that several datasets in one schema (the time zone variants) get one each."""
+    return f"{dataset}_lookup"
+
+
+#: What follows ``<table>_`` in the names of a lookup table's indexes (GiST on the pieces,
+#: B-tree on the cell).
+LOOKUP_INDEX_ROLES = ("geom_idx", "cell_idx")
+
+
+def longest_derived(stem: str, table: str, roles: Iterable[str]) -> str:
     """The longest name a load of ``table`` makes, written out in full: a retired table's
-    index, for a load id of :data:`LOAD_ID_DIGITS` digits."""
-    retired = f"{dataset}__{table}__retired_l{'9' * LOAD_ID_DIGITS}"
-    return max((f"{retired}_{role}" for role in index_roles(key, indexed)),
-               key=lambda name: len(name.encode()))
+    index (``roles``: see :func:`index_roles`), for a load id of :data:`LOAD_ID_DIGITS`
+    digits."""
+    retired = f"{stem}__{table}__retired_l{'9' * LOAD_ID_DIGITS}"
+    return max((f"{retired}_{role}" for role in roles), key=lambda name: len(name.encode()))

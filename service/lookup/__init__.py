@@ -24,14 +24,21 @@ from service.lookup.build import (
 )
 from service.lookup.catalog import (
     create_staging,
-    drop_live,
     gadm_sources,
     lookup_table,
     sources,
     staging_table,
     timezone_sources,
 )
-from service.lookup.model import Answer, BadPoint, BuildStats, Hit, Registered, SourceTable
+from service.lookup.model import (
+    Answer,
+    BadPoint,
+    BuildStats,
+    Hit,
+    Registered,
+    SourceTable,
+    Unindexed,
+)
 from service.lookup.query import BATCH, check_point, lookup, lookup_many
 
 __all__ = [
@@ -44,9 +51,9 @@ __all__ = [
     "Hit",
     "Registered",
     "SourceTable",
+    "Unindexed",
     "build",
     "create_staging",
-    "drop_live",
     "index_table",
     "check_point",
     "gadm_sources",

@@ -20,27 +20,31 @@ from service import cli
 from service import settings as config
 from service.lookup import output
 from service.lookup.build import registered
+from service.lookup.coverage import unindexed
 from service.lookup.model import Answer, BadPoint
 from service.lookup.query import BATCH, check_point, lookup, lookup_many
 from service.postgres import connect
 
 
-def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m service.lookup",
-                                description="Which time zone and admin areas is a point in?")
+def build_parser(prog: str = "python -m service.lookup",
+                 epilog: str | None = None) -> argparse.ArgumentParser:
+    p = cli.parser(prog, "Which time zone and admin areas is a point in? Answers from the "
+                         "lookup tables published with each load.", epilog)
     p.add_argument("lat", nargs="?", help="latitude in degrees, -90 to 90")
     p.add_argument("lon", nargs="?", help="longitude in degrees, -180 to 180")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.add_argument("--csv", metavar="FILE",
                    help="look up every lat,lon row of FILE ('-': stdin); CSV out, input order")
-    args = p.parse_args(argv)
-    if (args.csv is None) == (args.lat is None or args.lon is None):
-        raise cli.fail("give LAT LON, or --csv FILE (not both)", cli.EXIT_USAGE)
-    return args
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    if (args.csv is None) == (args.lat is None or args.lon is None):
+        raise cli.fail("give LAT LON, or --csv FILE (not both)", cli.EXIT_USAGE)
     try:
         if args.csv is None:
             lat, lon = check_point(args.lat, args.lon)
@@ -65,9 +69,14 @@ def _csv(path: str) -> int:
 
 
 def _csv_stream(stream: TextIO, path: str) -> int:
+    """The CSV on standard output; a live dataset no lookup table covers is named on
+    standard error (its columns are missing from the CSV)."""
     points = output.read_points(stream, file=path)
     with connect(config.get(), autocommit=True) as conn:
-        output.write_csv(sys.stdout, _answers(conn, points), output.csv_columns(registered(conn)))
+        tables = registered(conn)
+        output.write_csv(sys.stdout, _answers(conn, points), output.csv_columns(tables))
+        for missing in unindexed(conn, tables):
+            print(f"note: {missing.advice()}", file=sys.stderr)
     return cli.EXIT_OK
 
 

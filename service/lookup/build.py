@@ -98,10 +98,11 @@ def index_table(conn: psycopg.Connection, target: str) -> float:
     started = time.perf_counter()
     ident = sql.Identifier(*target.split(".", 1))
     table = target.split(".", 1)[1]
+    geom_idx, cell_idx = (names.index_name(table, role) for role in names.LOOKUP_INDEX_ROLES)
     conn.execute(sql.SQL("CREATE INDEX {} ON {} USING gist (geom)").format(
-        sql.Identifier(names.index_name(table, "geom_idx")), ident))
+        sql.Identifier(geom_idx), ident))
     conn.execute(sql.SQL("CREATE INDEX {} ON {} (cell)").format(
-        sql.Identifier(names.index_name(table, "cell_idx")), ident))
+        sql.Identifier(cell_idx), ident))
     conn.execute(sql.SQL("ANALYZE {}").format(ident))
     return time.perf_counter() - started
 

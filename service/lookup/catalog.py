@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import psycopg
-from psycopg import sql
 
 from service.catalog.model import Dataset, Layer
 from service.load import names
@@ -28,18 +27,16 @@ from service.lookup.model import SourceTable
 
 
 def lookup_table(dataset: Dataset) -> str:
-    """The live name of a dataset's lookup table: ``gadm.gadm_lookup``.
-
-    Named after the dataset, not the schema, so several datasets in one schema (time
-    zone variants such as ``timezone.timezones_land``) get one each.
-    """
-    return f"{dataset.schemas[0]}.{dataset.name}_lookup"
+    """The live name of a dataset's lookup table: ``gadm.gadm_lookup`` (see
+    :func:`service.load.names.lookup_table`)."""
+    return f"{dataset.schemas[0]}.{names.lookup_table(dataset.name)}"
 
 
 def staging_table(dataset: Dataset, load_id: int) -> str:
     """The staging lookup table of load ``load_id`` (unqualified, in the staging schema):
-    ``gadm__gadm_lookup__l17``, swapped in as :func:`lookup_table`."""
-    return names.staging_table(dataset.name, lookup_table(dataset).split(".", 1)[1], load_id)
+    ``gadm__gadm_lookup__l17``, swapped in as :func:`lookup_table`. It starts with the
+    dataset's stem, as its layers' staging tables and its retired tables do."""
+    return names.staging_table(dataset.stem, names.lookup_table(dataset.name), load_id)
 
 
 def sources(dataset: Dataset, staged: Mapping[str, str]) -> list[SourceTable]:
@@ -94,10 +91,3 @@ def create_staging(conn: psycopg.Connection, dataset: Dataset, load_id: int,
     register(conn, target, dataset.name, sources(dataset, staged), DEFAULT_MAX_VERTICES,
              DEFAULT_GRID_LEVEL)
     return table
-
-
-def drop_live(conn: psycopg.Connection, dataset: Dataset) -> None:
-    """Drop the dataset's live lookup table, in the caller's transaction: a load published
-    without one must not leave the older version's answering beside its tables."""
-    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(
-        sql.Identifier(*lookup_table(dataset).split(".", 1))))

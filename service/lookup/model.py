@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from service.errors import GeoloadError
-from service.load.names import STAGING
+from service.load.names import ARCHIVE, STAGING
 
 #: The prefix of a lookup table's comment; the rest is its :class:`Registered` as JSON.
 COMMENT_PREFIX = "geoload lookup "
-#: The lookup tables, found by their comment: qualified name and the JSON in it. The
-#: staging schema's are not yet anyone's.
+#: The live lookup tables, found by their comment: qualified name and the JSON in it. Those
+#: being built (staging) and those kept with earlier versions (archive) are not answered from.
 REGISTRY_SQL = f"""
 SELECT format('%I.%I', n.nspname, c.relname) AS tbl,
        substr(d.description, {len(COMMENT_PREFIX) + 1}) AS meta
@@ -19,7 +19,7 @@ FROM pg_description d
 JOIN pg_class c ON c.oid = d.objoid AND c.relkind = 'r'
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE d.classoid = 'pg_class'::regclass AND d.objsubid = 0
-  AND d.description LIKE '{COMMENT_PREFIX}%' AND n.nspname <> '{STAGING}'
+  AND d.description LIKE '{COMMENT_PREFIX}%' AND n.nspname NOT IN ('{STAGING}', '{ARCHIVE}')
 ORDER BY 1
 """  # noqa: S608 - constants only
 
@@ -119,12 +119,34 @@ class Hit(NamedTuple):
         return out
 
 
+class Unindexed(NamedTuple):
+    """A live dataset without a lookup table (loaded with ``GEOLOAD_LOOKUP=0``, or rolled
+    back): no answer holds its areas, which would otherwise read like open sea."""
+
+    dataset: str
+    #: the schema a user chose (``--schema``); '' for the catalog's
+    schema: str = ""
+
+    def advice(self) -> str:
+        where = f" in schema {self.schema}" if self.schema else ""
+        again = f" --schema {self.schema}" if self.schema else ""
+        return (f"{self.dataset}{where} is published without a lookup table, so no answer "
+                "includes its areas: load it again without GEOLOAD_LOOKUP=0 "
+                f"(geoload load {self.dataset}{again})")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "schema": self.schema or None,
+                "advice": self.advice()}
+
+
 class Answer(NamedTuple):
     """Everything known at one point: hits from every loaded lookup table, by dataset."""
 
     lat: float
     lon: float
     hits: tuple[Hit, ...] = ()
+    #: live datasets no answer can include: they have no lookup table
+    unindexed: tuple[Unindexed, ...] = ()
 
     def keys(self, source: str) -> list[str]:
         """The keys hit in ``source`` (a live table name), e.g. the tzids of one variant."""
@@ -139,4 +161,5 @@ class Answer(NamedTuple):
     def to_json(self) -> dict[str, Any]:
         return {"lat": self.lat, "lon": self.lon,
                 "results": {d: [h.to_json() for h in hits]
-                            for d, hits in self.datasets().items()}}
+                            for d, hits in self.datasets().items()},
+                "without_lookup_table": [u.to_json() for u in self.unindexed]}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, TextIO
 
@@ -17,16 +18,18 @@ MULTI = "|"
 
 
 def text(answer: Answer) -> str:
-    """One line per area, border areas marked; or a line saying none holds the point."""
+    """One line per area, border areas marked; or a line saying none holds the point; then
+    a line per live dataset that has no lookup table, saying what to do."""
     lines = [f"lat {answer.lat}, lon {answer.lon}"]
     if not answer.hits:
-        return "\n".join([*lines, "  in no loaded area (nothing loaded, or open sea "
-                                  "without an ocean zone)"])
+        lines.append("  in no loaded area (nothing loaded, or open sea without an ocean zone)")
+    width = max((len(hit.dataset) for hit in answer.hits), default=0)
     for hit in answer.hits:
         name = f"  {hit.name}" if hit.name else ""
         border = "  (on a shared border)" if hit.on_border else ""
-        lines.append(f"  {hit.dataset:<10} {hit.source:<22} level {hit.level}  "
+        lines.append(f"  {hit.dataset:<{width}} {hit.source:<22} level {hit.level}  "
                      f"{hit.key}{name}{border}")
+    lines += [f"  note: {missing.advice()}" for missing in answer.unindexed]
     return "\n".join(lines)
 
 
@@ -35,15 +38,22 @@ def as_json(answer: Answer) -> str:
 
 
 def csv_columns(tables: Sequence[Registered]) -> list[tuple[str, str, bool]]:
-    """(source, column label, is the key) for every source, datasets and levels in order."""
-    out = []
+    """(source, column label, is the key) for every source, datasets and levels in order.
+
+    A label two sources share (the ``tzid`` of two time zone variants, GADM's ``gid_0`` in
+    two schemas) is prefixed with its table, ``timezone.timezones_land.tzid``, so each
+    column names what it holds; a label no other source has is kept as it is.
+    """
+    plain = []
     for table in sorted(tables, key=lambda t: t.dataset):
         for source, (_level, key_label, name_label) in sorted(
                 table.sources.items(), key=lambda item: item[1][0]):
-            out.append((source, key_label, True))
+            plain.append((source, key_label, True))
             if name_label:
-                out.append((source, name_label, False))
-    return out
+                plain.append((source, name_label, False))
+    uses = Counter(label for _source, label, _is_key in plain)
+    return [(source, label if uses[label] == 1 else f"{source}.{label}", is_key)
+            for source, label, is_key in plain]
 
 
 def csv_header(columns: Sequence[tuple[str, str, bool]]) -> list[str]:

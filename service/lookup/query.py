@@ -15,7 +15,8 @@ from collections.abc import Iterable, Sequence
 import psycopg
 
 from service.lookup.build import registered
-from service.lookup.model import Answer, BadPoint, Hit, Registered
+from service.lookup.coverage import unindexed
+from service.lookup.model import Answer, BadPoint, Hit, Registered, Unindexed
 
 #: Points per round trip. A batch joins the lookup table's pieces by grid cell in one
 #: hash join, whose build is paid per batch: 20,000 points gave 52,000 points/s on the
@@ -50,23 +51,25 @@ def lookup_many(conn: psycopg.Connection, points: Iterable[tuple[float, float]],
                 *, batch: int = BATCH, datasets: Sequence[str] | None = None) -> list[Answer]:
     """Answers for ``(lat, lon)`` points, in input order, :data:`BATCH` per round trip.
 
-    ``datasets`` (e.g. ``["timezone"]``) keeps only those datasets' lookup tables.
+    ``datasets`` (e.g. ``["timezone"]``) keeps only those datasets' lookup tables. Each
+    answer names the live datasets that have no lookup table (see :mod:`.coverage`).
     """
     checked = [check_point(lat, lon) for lat, lon in points]
     tables = [t for t in registered(conn) if datasets is None or t.dataset in datasets]
+    missing = unindexed(conn, tables, datasets)
     if not tables:
-        return [Answer(lat, lon) for lat, lon in checked]
+        return [Answer(lat, lon, (), missing) for lat, lon in checked]
     labels = _labels(tables)
     wanted = list(datasets) if datasets is not None else None
     answers: list[Answer] = []
     for start in range(0, len(checked), batch):
-        answers += _batch(conn, checked[start:start + batch], labels, wanted)
+        answers += _batch(conn, checked[start:start + batch], labels, wanted, missing)
     return answers
 
 
 def _batch(conn: psycopg.Connection, points: Sequence[tuple[float, float]],
-           labels: dict[str, tuple[str, str | None]], datasets: list[str] | None
-           ) -> list[Answer]:
+           labels: dict[str, tuple[str, str | None]], datasets: list[str] | None,
+           missing: tuple[Unindexed, ...]) -> list[Answer]:
     lats = [p[0] for p in points]
     lons = [p[1] for p in points]
     # %b: the arrays go in binary, not as text that psycopg would format float by float.
@@ -78,7 +81,8 @@ def _batch(conn: psycopg.Connection, points: Sequence[tuple[float, float]],
     for i, dataset, source, level, key, name, on_border in rows:
         hits[i - 1].append(Hit(dataset, source, level, key, name, on_border,
                                *labels.get(source, ("key", "name"))))
-    return [Answer(lat, lon, tuple(h)) for (lat, lon), h in zip(points, hits, strict=True)]
+    return [Answer(lat, lon, tuple(h), missing)
+            for (lat, lon), h in zip(points, hits, strict=True)]
 
 
 def _labels(tables: Sequence[Registered]) -> dict[str, tuple[str, str | None]]:

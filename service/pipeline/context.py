@@ -17,6 +17,7 @@ import psycopg
 
 from service import catalog
 from service.catalog import Dataset
+from service.catalog.options import LoadOptions
 from service.errors import BadMessage
 from service.ledger import loads
 from service.ledger.records import Load
@@ -53,6 +54,11 @@ def dataset_of(load: Load) -> Dataset:
     enqueue applied (release, URL, levels, schema), never this worker's own settings."""
     ds = catalog.get(load.dataset)
     return load.options.apply(ds) if load.options is not None else ds
+
+
+def every_table(load: Load) -> list[str]:
+    """Every table the load's dataset can have in the load's schema, chosen or not."""
+    return (load.options or LoadOptions()).every_table(catalog.get(load.dataset))
 
 
 @contextmanager

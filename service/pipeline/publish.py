@@ -13,6 +13,7 @@ as ``superseded`` and its staging tables are dropped.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -27,7 +28,14 @@ from service.ledger import chunks, layers, loads, schema
 from service.ledger.records import LayerState, Load
 from service.live import Live
 from service.pipeline import versions
-from service.pipeline.context import Outcome, check_ids, dataset_of, load_context, skipped
+from service.pipeline.context import (
+    Outcome,
+    check_ids,
+    dataset_of,
+    every_table,
+    load_context,
+    skipped,
+)
 from service.publish import swap
 from service.settings import Settings
 
@@ -54,20 +62,24 @@ def publish_dataset(settings: Settings, live: Live, run_id: str, dataset: str) -
             swap.limit_lock_wait(conn)
             previous = (kept_versions.previous_live(conn, dataset, load.target_schema)
                         if settings.keep_versions else None)
+            replaced = layers.live_tables(conn, dataset, load.target_schema)
             newer = loads.take_live(conn, dataset, load.load_id)
             if newer is None:
                 tables = {s.plan.target_table: s.plan.staging_table for s in states}
-                report = changes.compare(conn, dataset, load.load_id,
-                                         changes.compared_layers(ds, tables))
+                report = changes.compare(conn, dataset, load.load_id, changes.compared_layers(
+                    _every_level(load), tables, gone=set(replaced) - set(tables)))
                 ledger_changes.save(conn, report)
                 staged = dict(tables)
                 if locked.lookup_staging is not None:
                     staged[lookup.lookup_table(ds)] = locked.lookup_staging
-                else:  # loaded without one (GEOLOAD_LOOKUP=0): none of an older version
-                    lookup.drop_live(conn, ds)
-                retired = swap.swap(conn, ds.stem, load.load_id, staged)
-                versions.keep(conn, ds, load.target_schema, previous, list(tables), retired,
-                              load.load_id, settings.keep_versions)
+                # What the new version has no table for goes with the version it belongs
+                # to: the levels this load did not choose, and, loaded without one
+                # (GEOLOAD_LOOKUP=0), the lookup table, which answers for no version but
+                # its own.
+                without = [*every_table(load), lookup.lookup_table(ds)]
+                retired = swap.swap(conn, ds.stem, load.load_id, staged, without=without)
+                versions.keep(conn, ds, load.target_schema, previous, [*staged, *without],
+                              retired, load.load_id, settings.keep_versions)
                 summary = layer_summary(states)
                 dropped = dropped_warnings(conn, ds, load.load_id, states)
                 loads.mark_published(conn, load.load_id, summary,
@@ -80,6 +92,13 @@ def publish_dataset(settings: Settings, live: Live, run_id: str, dataset: str) -
     return Outcome({"status": "published", **ids, "layers": summary, "retired": retired,
                     "warnings": len(dropped), "changes": report.summary(),
                     "worker": worker_id()})
+
+
+def _every_level(load: Load) -> Dataset:
+    """The dataset as ``load`` loads it but with every layer (``--levels`` not applied): a
+    layer the replaced version has and this load lacks is compared too (all removed)."""
+    ds = catalog.get(load.dataset)
+    return ds if load.options is None else replace(load.options, levels=()).apply(ds)
 
 
 def _superseded(conn: psycopg.Connection, newer: str, tables: list[str],

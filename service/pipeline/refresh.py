@@ -23,7 +23,7 @@ The claims and the past loads it compares with are kept by :mod:`service.ledger.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -202,11 +202,15 @@ def refresh(settings: Settings, conn: psycopg.Connection, broker: Any,
                       else d for d in decisions], next(iter(started.values()), None))
 
 
-def checked(conn: psycopg.Connection) -> list[Dataset]:
-    """What ``enqueue --if-changed`` checks when no dataset is named: ``gadm`` and
-    ``timezone``, and each other one (a time zone variant) once it was published."""
-    schema.ensure(conn)
-    return catalog.resolve(catalog.refreshed(set(refreshes.published_datasets(conn))))
+def by_hand(settings: Settings, conn: psycopg.Connection, datasets: list[Dataset],
+            options: Mapping[str, LoadOptions]) -> list[Target]:
+    """What ``geoload load --if-changed`` checks: each dataset named, with the options
+    chosen for it (countries, levels, schema, by name); none named: what the scheduler
+    would check (:func:`targets`)."""
+    if not datasets:
+        schema.ensure(conn)
+        return targets(settings, conn)
+    return [Target.of(d, "named on the command line", options.get(d.name)) for d in datasets]
 
 
 #: ``GEOLOAD_REFRESH_DATASETS``'s word for "the datasets published at least once".
@@ -226,6 +230,15 @@ class Target:
     dataset: Dataset
     why: str
     options: LoadOptions | None = None
+
+    @classmethod
+    def of(cls, dataset: Dataset, why: str, options: LoadOptions | None) -> Target:
+        """A target keeping only the choices a refresh loads again (countries, levels,
+        schema): none at all is the catalog's defaults."""
+        if options is None or not (options.countries or options.levels or options.schema):
+            return cls(dataset, why)
+        return cls(dataset, why, LoadOptions(countries=options.countries,
+                                             levels=options.levels, schema=options.schema))
 
     @property
     def schema(self) -> str:
@@ -288,14 +301,9 @@ def _published_target(settings: Settings, live: refreshes.Published) -> Target |
     options = LoadOptions.from_json(live.options)
     if options is not None and options.source:
         return None
-    kept = options is not None and (options.countries or options.levels or options.schema)
-    dataset = catalog.get(live.dataset)
-    if not kept:
-        return Target(dataset, "published at least once")
-    assert options is not None
-    return Target(dataset, "published at least once, with these choices",
-                  LoadOptions(countries=options.countries, levels=options.levels,
-                              schema=options.schema))
+    target = Target.of(catalog.get(live.dataset), "published at least once", options)
+    return replace(target, why=f"{target.why}, with these choices") if target.options \
+        else target
 
 
 def _target(item: Target | Dataset) -> Target:

@@ -62,7 +62,8 @@ def start(settings: Settings, conn: psycopg.Connection, broker: Any, datasets: l
 def retry(settings: Settings, conn: psycopg.Connection, broker: Any, run_id: str, *,
           datasets: list[str] | None = None, origin: str = "cli") -> Started:
     """A new run, linked to ``run_id`` (``retry_of``), of its failed or cancelled datasets
-    (of those, only ``datasets`` if given)."""
+    (of those, only ``datasets`` if given), as the first asked: its options, and strict if
+    it was."""
     schema.ensure(conn)
     retryable = runs.retryable(conn, run_id)
     if retryable is None:
@@ -73,4 +74,4 @@ def retry(settings: Settings, conn: psycopg.Connection, broker: Any, run_id: str
         raise NothingToRetry(f"run {run_id}: {what} failed or was cancelled, so there is "
                              "nothing to retry", hint="start a new load: geoload load DATASET")
     return start(settings, conn, broker, catalog.resolve(chosen), origin=origin,
-                 retry_of=run_id)
+                 retry_of=run_id, strict=runs.strict(conn, run_id))

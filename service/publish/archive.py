@@ -15,10 +15,10 @@ import psycopg
 from psycopg import sql
 
 from service.load import names
-from service.load.names import STAGING
+from service.load.names import ARCHIVE, STAGING
 from service.publish import swap
 
-ARCHIVE = "geoload_archive"
+__all__ = ["ARCHIVE", "archive_name", "drop", "ensure", "keep", "sizes", "stage"]
 
 
 def archive_name(target: str, release: str | None, load_id: int) -> str:

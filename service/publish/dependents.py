@@ -149,6 +149,28 @@ def views_on(conn: psycopg.Connection, dataset: str, tables: Sequence[str]) -> l
         return [_describe(conn, oid) for oid in order]
 
 
+def check_removable(conn: psycopg.Connection, dataset: str, tables: Sequence[str]) -> None:
+    """Nothing depends on ``tables``, live tables a publish retires without a successor
+    (levels the new load did not choose): a view on one would have no table to move to, so
+    it stops the publish before the swap, named, like anything else the swap can't carry."""
+    found = []
+    with qualified_names(conn):
+        for table in tables:
+            order, blockers = _walk(conn, _oids(conn, [table]))
+            names = [*blockers, *(f"view {schema}.{name}" for schema, name, _ in
+                                  (_head(conn, oid) for oid in order))]
+            if names:
+                found.append(f"{', '.join(names)} on {table}")
+    if found:
+        raise PublishBlocked(
+            f"can't publish: {'; '.join(found)}: this load does not publish "
+            f"{'that table' if len(found) == 1 else 'those tables'} (it chose other levels), "
+            "so the swap would leave what depends on it without a table",
+            dataset=dataset,
+            hint="drop or change them, or load these levels too, or load into another "
+                 "schema (--schema); the live tables are unchanged")
+
+
 def check_none_on(conn: psycopg.Connection, dataset: str, tables: Sequence[str]) -> None:
     """Nothing depends on ``tables`` any more: else one was created during the swap, which
     is then retried (it sees the newcomer the next time)."""

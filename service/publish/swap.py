@@ -35,28 +35,36 @@ def retired_name(dataset: str, table: str, load_id: int) -> str:
 
 
 def swap(conn: psycopg.Connection, dataset: str, load_id: int,
-         tables: Mapping[str, str]) -> list[str]:
+         tables: Mapping[str, str], *, without: Iterable[str] = ()) -> list[str]:
     """Publish each staging table of ``tables`` (live ``schema.table`` → staging table);
-    returns the retired tables to drop after commit.
+    returns the retired tables to drop (or keep) after commit.
 
-    Call inside a transaction; keep its grants on the new tables, and its users' views,
-    re-created on them. Anything else depending on a live table raises
-    :class:`~service.errors.PublishBlocked` before anything changed.
+    ``without``: live tables the new version has no counterpart for (levels it did not
+    choose, a lookup table when it was loaded without one); they are retired with the
+    others, so that they can be kept with the version they belong to. Call inside a
+    transaction; keep its grants on the new tables, and its users' views, re-created on
+    them. Anything else depending on a live table, and anything at all on one of
+    ``without``, raises :class:`~service.errors.PublishBlocked` before anything changed.
     """
     limit_lock_wait(conn)
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"geoload.publish:{dataset}",))
+    alone = list(dict.fromkeys(target for target in without if target not in tables))
+    dependents.check_removable(conn, dataset, [target for target in alone
+                                               if _exists(conn, *target.split(".", 1))])
     views = dependents.views_on(conn, dataset, list(tables))
     dependents.drop(conn, views)  # a reader locks a view before its tables: views first
-    live = [tuple(target.split(".", 1)) for target in tables]
+    live = [tuple(target.split(".", 1)) for target in [*tables, *alone]]
     lock_all(conn, [(schema, table) for schema, table in live if _exists(conn, schema, table)])
     retired = []
-    for target, staging_table in tables.items():
+    for target, staging_table in [*tables.items(), *((t, None) for t in alone)]:
         schema, table = target.split(".", 1)
         old = retired_name(dataset, table, load_id)
         had_live = _retire(conn, schema, table, old)
-        _install(conn, staging_table, schema, table)
+        if staging_table is not None:
+            _install(conn, staging_table, schema, table)
         if had_live:
-            _copy_grants(conn, sql.Identifier(STAGING, old), sql.Identifier(schema, table))
+            if staging_table is not None:
+                _copy_grants(conn, sql.Identifier(STAGING, old), sql.Identifier(schema, table))
             retired.append(old)
     dependents.check_none_on(conn, dataset, [f"{STAGING}.{name}" for name in retired])
     dependents.create(conn, dataset, views)

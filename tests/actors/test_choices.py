@@ -4,13 +4,18 @@ is what every worker loads, whatever the workers' own environment says."""
 from __future__ import annotations
 
 import json
+import zipfile
+from pathlib import Path
 
 import psycopg
 import pytest
+import shapely
 
 from devtools.testdata.mirror import mirror_path, timezone_url
 from devtools.testdata.timezone import make_timezone_zip
-from tests.conftest import run_cli
+from service.data_warnings import MISSING_FIELD
+from tests.conftest import run_cli, staging_left
+from tests.support import craft
 
 pytestmark = pytest.mark.e2e
 
@@ -116,7 +121,10 @@ def test_two_countries_at_levels_0_to_2_one_of_them_only_to_level_1(workers, set
 def test_an_unknown_country_code_is_a_usage_error_naming_the_closest(settings):
     done = run_cli("service.enqueue", "gadm", "--countries", "NPL,DZX", settings=settings)
     assert done.returncode == 2, done.stderr
-    assert "DZX" in done.stderr and "DZA" in done.stderr
+    # one line, its hint once; "DZA" alone would match the hint's example (e.g. NPL,DZA)
+    assert done.stderr.count("unknown country code 'DZX'") == 1, done.stderr
+    assert done.stderr.count("What to do:") == 1 and done.stderr.count("did you mean") == 1
+    assert "did you mean DZA" in done.stderr
 
 
 def test_each_timezone_variant_loads_beside_the_default(workers, settings, upstream_files):
@@ -201,3 +209,56 @@ def test_a_source_is_for_one_dataset(settings, tmp_path):
     done = run_cli("service.enqueue", "gadm", "timezone", "--source", str(tmp_path / "x.zip"),
                    settings=settings)
     assert done.returncode == 2 and "exactly one dataset" in done.stderr
+
+
+# --- --source files that differ from the catalog: upstream's drift rules apply ---------------
+
+def _gadm_gpkg(manifest, folder) -> Path:
+    """The session's GADM GeoPackage, extracted: what a user's own files are crafted from."""
+    with zipfile.ZipFile(manifest.gadm.path) as zf:
+        return Path(zf.extract(manifest.gadm.member, folder / "gpkg"))
+
+
+def _gadm_tables(settings) -> dict[str, tuple[object, ...] | None]:
+    with psycopg.connect(settings.database_url) as db:
+        return {f"adm_{k}": db.execute(
+            f"SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY fid), '')) "  # noqa: S608
+            f"FROM gadm.adm_{k} t").fetchone() for k in range(6)}
+
+
+def test_a_source_file_missing_a_non_key_field_loads_with_the_drift_warning(
+        workers, settings, upstream_files, tmp_path):
+    _, manifest = upstream_files
+    mine = craft.craft_gadm(_gadm_gpkg(manifest, tmp_path), tmp_path / "mine.zip",
+                            {"ADM_2": craft.drop_field("NAME_2")})
+    final = enqueue(settings, "gadm", "--source", str(mine))
+    assert final["status"] == "succeeded"
+    with psycopg.connect(settings.database_url) as db:
+        warnings, source = db.execute("SELECT warnings, source_url FROM geoload.loads "
+                                      "WHERE run_id = %s", (final["run_id"],)).fetchone()
+        named, rows = db.execute("SELECT count(name_2), count(*) FROM gadm.adm_2").fetchone()
+    assert [(w["kind"], w["layer"], w["field"]) for w in warnings] == [
+        (MISSING_FIELD, "ADM_2", "NAME_2")]
+    assert source == str(mine)
+    assert (named, rows) == (0, manifest.gadm.features["ADM_2"])
+
+
+def test_a_strict_source_file_with_an_unloadable_feature_fails_and_keeps_the_old_data(
+        workers, settings, upstream_files, tmp_path):
+    _, manifest = upstream_files
+    enqueue(settings, "gadm")
+    before = _gadm_tables(settings)
+    collapsed = shapely.MultiPolygon([shapely.Polygon([(0, 0), (1, 1), (2, 2), (0, 0)])])
+    bad = craft.craft_gadm(_gadm_gpkg(manifest, tmp_path), tmp_path / "bad.zip",
+                           {"ADM_3": craft.set_geometry(4, collapsed)})
+    done = run_cli("service.enqueue", "gadm", "--source", str(bad), "--strict", "--wait",
+                   settings=settings, timeout=600)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert ("layer 'ADM_3': 1 feature(s) has no polygonal part even after make_valid (fid 5)"
+            in done.stderr), done.stderr[-3000:]
+    assert _gadm_tables(settings) == before
+    with psycopg.connect(settings.database_url, autocommit=True) as db:
+        assert staging_left(db) == 0  # dropped by the failure path, which a chunk may trail
+        assert db.execute("SELECT status, strict, error_step, source_url FROM geoload.loads "
+                          "ORDER BY load_id DESC LIMIT 1").fetchone() == (
+            "failed", True, "load_chunk", str(bad))

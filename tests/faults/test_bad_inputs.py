@@ -84,7 +84,12 @@ def _not_utf8(good: GoodFiles, out: Path) -> Path:
                                 encoding="ISO-8859-1", declared="UTF-8")
 
 
+def _timezone(edit: craft.Edit) -> Craft:
+    return lambda good, out: craft.craft_timezone(good.timezone_zip, out, edit)
+
+
 ZIP = "gadm_410-levels.zip"
+TIMEZONE_SHP = "combined-shapefile-with-oceans.shp"
 COLLAPSED = shapely.MultiPolygon([shapely.Polygon([(0, 0), (1, 1), (2, 2), (0, 0)])])
 PROJECTED = shapely.MultiPolygon([shapely.box(500_000, 4_000_000, 501_000, 4_001_000)])
 
@@ -153,7 +158,12 @@ CASES = {
     "non-UTF-8 attributes": Case(
         _not_utf8, CHUNK, r"field 'tzid' is not valid UTF-8 in 1 feature\(s\) \(fid 0: "
                           r"b'Am\\xe9rique/Montr\\xe9al'\)",
-        dataset="timezone", file="combined-shapefile-with-oceans.shp"),
+        dataset="timezone", file=TIMEZONE_SHP),
+    "missing tzid": Case(
+        _timezone(craft.chain(craft.set_field("zone", lambda n: pa.array(["x"] * n)),
+                              craft.drop_field("tzid"))), PLAN,
+        r"layer 'combined-shapefile-with-oceans': required key field\(s\) tzid missing; the "
+        r"layer has zone \(text\)", dataset="timezone", file=TIMEZONE_SHP),
     "indexed value too long to index": Case(
         _gadm({"ADM_2": craft.set_value("GID_2", 6, craft.text(10_000))}), CHUNK,
         r"field 'GID_2' of fid 7 is 10,000 bytes long; PostgreSQL can't index values over "

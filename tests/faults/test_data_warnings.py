@@ -147,3 +147,64 @@ def test_dashboard_run_and_dataset_pages_show_the_warnings_escaped(stack, previo
         assert '<div class="warnings"><strong>2 warning(s):</strong>' in page, path
         assert "&lt;img src=x onerror=alert(1)&gt;" in page and HOSTILE not in page, path
         assert "fid 1 (GID_2" in page, path
+
+
+# --- timezone: one field, tzid, and the same rules -----------------------------------------
+
+TIMEZONE_LAYER = "combined-shapefile-with-oceans"
+
+
+def _timezone_source(stack: Stack) -> pa.Table:
+    path = f"/vsizip/{stack.mirror.good.timezone_zip}/{TIMEZONE_LAYER}.shp"
+    return craft.read_layers(path)[TIMEZONE_LAYER]
+
+
+def _timezone_columns(stack: Stack) -> list[tuple[str, str]]:
+    return [(r["column_name"], r["data_type"]) for r in stack.query(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = "
+        "'timezone' AND table_name = 'timezones' ORDER BY ordinal_position")]
+
+
+def test_a_timezone_field_the_catalog_does_not_know_is_loaded_lower_cased(stack, previous,
+                                                                          tmp_path):
+    """Issue 11: "A field the catalog does not know is loaded (lower-cased), with a warning",
+    for the time zones as for GADM."""
+    tzids = _timezone_source(stack).column("tzid").to_pylist()
+    stack.mirror.put("timezone", craft.craft_timezone(
+        stack.mirror.good.timezone_zip, tmp_path / "tz.zip",
+        craft.set_field("Comment", lambda n: pa.array([f"note {i}" for i in range(n)]))))
+    run = stack.enqueue("timezone")
+    assert run.code == 0, run.output[-3000:]
+    load = run.load("timezone")
+    assert _kinds(load) == [(UNKNOWN_FIELD, TIMEZONE_LAYER, "Comment")]
+    assert _timezone_columns(stack) == [("tzid", "text"), ("comment", "text"),
+                                        ("geom", "USER-DEFINED")]
+    rows = stack.query("SELECT tzid, comment FROM timezone.timezones")
+    assert sorted((r["tzid"], r["comment"]) for r in rows) == sorted(
+        (tzid, f"note {i}") for i, tzid in enumerate(tzids))
+    assert (f"geoload: timezone warning: {TIMEZONE_LAYER}: field Comment (text) is not in the "
+            "catalog; loaded as column comment") in run.stderr
+
+
+def test_unloadable_time_zones_keep_their_rows_with_geom_null_and_their_tzid(stack, previous,
+                                                                           tmp_path):
+    """No polygonal part after make_valid, and outside lon/lat: the rows stay, named by tzid."""
+    tzids = _timezone_source(stack).column("tzid").to_pylist()
+    stack.mirror.put("timezone", craft.craft_timezone(
+        stack.mirror.good.timezone_zip, tmp_path / "tz.zip",
+        craft.chain(craft.set_geometry(1, COLLAPSED.geoms[0]),
+                    craft.set_geometry(3, PROJECTED.geoms[0]))))
+    run = stack.enqueue("timezone")
+    assert run.code == 0, run.output[-3000:]
+    load = run.load("timezone")
+    nulls = stack.query("SELECT tzid FROM timezone.timezones WHERE geom IS NULL ORDER BY tzid")
+    assert [r["tzid"] for r in nulls] == sorted([tzids[1], tzids[3]])
+    counts = load["layers"][TIMEZONE_LAYER]
+    assert (counts["source"], counts["loaded"], counts["dropped"]) == (len(tzids), len(tzids), 2)
+    (warning,) = load["warnings"]
+    assert (warning["kind"], warning["field"], warning["count"]) == (DROPPED_FEATURES, "tzid", 2)
+    assert [(f["fid"], f["key"], f["problem"]) for f in warning["features"]] == [
+        (1, tzids[1], "no polygonal part even after make_valid"),
+        (3, tzids[3], "coordinates outside EPSG:4326 bounds")]
+    assert f"fid 1 (tzid '{tzids[1]}'): no polygonal part even after make_valid" in run.stderr
+    assert sum(c["dropped"] for c in stack.chunks(run.run_id)) == 2

@@ -119,6 +119,62 @@ def test_the_first_load_has_no_report_and_says_so(clean_db: Settings) -> None:
     assert changes.text(report) == report.summary()
 
 
+# --- layers that come, go, or don't change ------------------------------------------------
+
+#: level 0 in both versions, the same rows: a layer without changes
+SAME = {"AAA": ("Aland", None, (0, 0, 11, 1))}
+#: a level only the new version has, and one only the live version has
+NEW_ONLY = {"AAA.1.1_1": ("One", None, (0, 0, 0.5, 1)), "AAA.1.2_1": ("Two", None, (0.5, 0, 1, 1)),
+            "AAA.3.1_1": ("Three", None, (4, 0, 5, 1))}
+LIVE_ONLY = {"AAA.1.1.1_1": ("Four", None, (0, 0, 0.5, 0.5)),
+             "AAA.2.1.1_1": ("Five", None, (2, 0, 3, 1))}
+LAYERS = [Compared("chg.adm_0", "geoload_staging.gadm__adm_0__l2", "gid_1", NAMES), SPEC,
+          Compared("chg.adm_2", "geoload_staging.gadm__adm_2__l2", "gid_1", NAMES),
+          Compared("chg.adm_3", None, "gid_1", NAMES)]
+
+
+@pytest.fixture()
+def layers_come_and_go(two_versions: psycopg.Connection) -> psycopg.Connection:
+    """Beside adm_1's two versions: adm_0 unchanged, adm_2 new, adm_3 gone (the key
+    column is ``gid_1`` in each, as :func:`_create` makes them)."""
+    conn = two_versions
+    _create(conn, "chg.adm_0", SAME, set())
+    _create(conn, "geoload_staging.gadm__adm_0__l2", SAME, set())
+    _create(conn, "geoload_staging.gadm__adm_2__l2", NEW_ONLY, set())
+    _create(conn, "chg.adm_3", LIVE_ONLY, set())
+    return conn
+
+
+def test_a_layer_only_the_new_version_has_is_all_added(layers_come_and_go) -> None:
+    report = changes.compare(layers_come_and_go, "gadm", 2, LAYERS)
+    new = {layer.source: layer for layer in report.layers}["chg.adm_2"]
+    assert new.added == ("AAA.1.1_1", "AAA.1.2_1", "AAA.3.1_1")
+    assert (new.removed, new.renamed, new.reshaped) == ((), (), ())
+    assert not report.first_load
+
+
+def test_a_layer_the_new_version_lacks_is_all_removed(layers_come_and_go) -> None:
+    report = changes.compare(layers_come_and_go, "gadm", 2, LAYERS)
+    gone = {layer.source: layer for layer in report.layers}["chg.adm_3"]
+    assert gone.removed == ("AAA.1.1.1_1", "AAA.2.1.1_1")
+    assert (gone.added, gone.renamed, gone.reshaped) == ((), (), ())
+    # adm_1's own edits (see V1, V2) plus the three areas of adm_2 and two of adm_3
+    assert report.counts() == {"added": 4, "removed": 3, "renamed": 1, "reshaped": 2}
+
+
+def test_a_layer_without_changes_is_kept_when_stored_and_read_back(layers_come_and_go) -> None:
+    conn = layers_come_and_go
+    report = changes.compare(conn, "gadm", 2, LAYERS)
+    assert [layer.source for layer in report.layers] == ["chg.adm_0", LIVE, "chg.adm_2",
+                                                         "chg.adm_3"]
+    assert report.layers[0].counts() == {"added": 0, "removed": 0, "renamed": 0,
+                                         "reshaped": 0}
+    stored.save(conn, report)
+    assert stored.load(conn, 2) == report
+    assert "  chg.adm_0: 0 added, 0 removed, 0 renamed, 0 reshaped" in changes.text(
+        stored.load(conn, 2))
+
+
 # --- two generated releases of the known places' world -------------------------------------
 
 def _load(url: str, files, schema: str, suffix: str) -> None:

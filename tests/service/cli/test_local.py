@@ -4,8 +4,10 @@ then ``retry`` and ``cancel`` from the command line, and ``settings``."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import psycopg
 import pytest
@@ -131,3 +133,46 @@ def test_a_local_run_whose_process_died_is_cancelled_by_the_next(clean_db, db):
     assert f"cancelled run {dead}" in done.stderr
     assert one(db, "SELECT status FROM geoload.loads WHERE run_id = %s", dead) == "cancelled"
     assert one(db, "SELECT status FROM geoload.loads WHERE run_id = %s", busy) == "queued"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_cancels_a_local_run_at_once_and_keeps_the_live_data(
+        clean_db, db, upstream, upstream_files, signum):
+    """The README says Ctrl-C cancels a --local run: measured by how long the process takes
+    to end, how much of the download it still took, and what it left behind."""
+    root, manifest = upstream_files
+    first = geoload(clean_db, "load", "timezone", "--local")
+    assert first.returncode == 0, first.stderr
+    live = one(db, "SELECT count(*) FROM timezone.timezones")
+    path = "/gadm/gadm4.1/gadm_410-levels.zip"
+    size = (root / path.lstrip("/")).stat().st_size
+    upstream.clear_log()
+    upstream.fault(path, "throttle", rate=max(size // 60, 10_000), once=True)  # ~60 s
+    env = worker_env(clean_db, **UNREACHABLE)
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "load", "gadm", "--local"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(r.bytes_sent > size // 20 for r in upstream.requests(path)):
+            assert time.monotonic() < deadline, "the download never started"
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    run_id = out.split()[1].rstrip(":")
+    assert proc.returncode != 0
+    assert took < 10, f"the process took {took:.1f} s to end after the signal"
+    got = sum(r.bytes_sent for r in upstream.requests(path) if r.method == "GET")
+    assert got < size // 2, f"the download went on after the signal: {got} of {size} bytes"
+    assert "cancelled" in err, err
+    assert one(db, "SELECT status FROM geoload.loads WHERE run_id = %s", run_id) == "cancelled"
+    assert one(db, "SELECT count(*) FROM pg_tables WHERE schemaname = 'geoload_staging'") == 0
+    assert one(db, "SELECT count(*) FROM timezone.timezones") == live
+    assert one(db, "SELECT to_regclass('gadm.adm_0') IS NULL")
+    assert live == manifest.timezone.features

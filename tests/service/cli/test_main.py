@@ -32,7 +32,7 @@ def test_top_level_help_lists_every_command_with_examples(capsys):
     assert "geoload load gadm timezone --local" in out
 
 
-@pytest.mark.parametrize("name", sorted(set(COMMANDS) - {"lookup"}))
+@pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_each_command_has_help_with_examples(capsys, name):
     out = _help(capsys, name)
     assert out.startswith(f"usage: geoload {name}")

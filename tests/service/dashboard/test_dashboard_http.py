@@ -68,6 +68,13 @@ def test_run_page_shows_progress_per_dataset_and_layer(client: Client, history: 
 
     page = client.get(f"/runs/{history.succeeded}").text
     assert re.search(r'data-percent="100\.0" data-key="timezone"', page)
+    # the run's load was timezone's first: its change report says there is nothing to compare
+    assert dataset["changes"]["first_load"] is True
+    first = ('<p class="note" data-test="first-load">First load of timezone: nothing to '
+             'compare with, no change report.</p>')
+    for shown in (page, client.get("/datasets").text):
+        card = shown.split('data-dataset="timezone"', 1)[1].split("</section>", 1)[0]
+        assert first in card
     fragment = client.get(f"/runs/{history.succeeded}?fragment=1").text
     assert fragment.startswith('<main id="main">')  # finished: no data-live, polling stops
     assert "<html" not in fragment

@@ -1,15 +1,14 @@
 import pytest
 
 from service.catalog import Field, Layer
-from service.data_warnings import IGNORED_FIELD, MISSING_FIELD, TYPE_CHANGED, UNKNOWN_FIELD
+from service.data_warnings import MISSING_FIELD, TYPE_CHANGED, UNKNOWN_FIELD
 from service.errors import BadSource
 from service.load.columns import plan_columns
 from service.read import LayerInfo, SourceField
 
 LAYER = Layer(name="L", table="s.t", fields=(Field("GID_0", key=True), Field("NAME_0"),
                                              Field("AREA", "double precision")))
-FIXED = Layer(name="Z", table="s.z", fields=(Field("tzid", key=True),), keep_other_fields=False,
-              key="tzid")
+ZONES = Layer(name="Z", table="s.z", fields=(Field("tzid", key=True),), key="tzid")
 AS_PUBLISHED = (("GID_0", "text"), ("NAME_0", "text"), ("AREA", "double precision"))
 
 
@@ -71,11 +70,11 @@ def test_a_key_of_another_type_fails():
         plan_columns(LAYER, info(("GID_0", "integer"), ("NAME_0", "text")))
 
 
-def test_a_layer_of_fixed_shape_reports_an_unknown_field_without_loading_it():
-    plan = plan_columns(FIXED, info(("tzid", "text"), ("tzid_old", "text")))
-    assert columns(plan) == [("tzid", "tzid", "text")]
-    assert [(w.kind, w.field) for w in plan.warnings] == [(IGNORED_FIELD, "tzid_old")]
-    assert "not loaded, since s.z has a fixed set of columns" in plan.warnings[0].message
+def test_a_layer_keyed_by_a_field_loads_an_unknown_field_too():
+    """Issue 11: time zones follow the same rule as GADM (no fid column, tzid the key)."""
+    plan = plan_columns(ZONES, info(("tzid", "text"), ("TZID_OLD", "text")))
+    assert columns(plan) == [("tzid", "tzid", "text"), ("tzid_old", "TZID_OLD", "text")]
+    assert [(w.kind, w.field) for w in plan.warnings] == [(UNKNOWN_FIELD, "TZID_OLD")]
 
 
 def test_case_collisions_and_reserved_names_are_refused():

@@ -163,3 +163,44 @@ def _both(db: psycopg.Connection) -> tuple[bool, int]:
                      "(SELECT count(*) FROM timezone.timezones)").fetchone()
     assert row is not None
     return bool(row[0]), int(row[1])
+
+
+def _gids(db: psycopg.Connection, level: int) -> tuple[str, ...]:
+    return tuple(sorted(k for (k,) in db.execute(
+        f"SELECT gid_{level} FROM gadm.adm_{level}")))  # noqa: S608 - a number
+
+
+def _stored_report(settings, run_id: str):
+    from service.ledger import changes as stored
+
+    with psycopg.connect(settings.database_url) as db:
+        row = db.execute("SELECT load_id FROM geoload.loads WHERE run_id = %s",
+                         (run_id,)).fetchone()
+        assert row is not None
+        return stored.load(db, row[0])
+
+
+def test_a_level_that_comes_or_goes_is_reported_whole(clean_db):
+    """Levels 0-1, then 0-2 (adm_2 new: every area added), then 0-1 again (adm_2 not in
+    the version any more: every area removed). The same file each time: levels 0 and 1
+    have no changes, and their layers are in the stored report all the same."""
+    settings = clean_db
+    for levels in ((0, 1), (0, 1, 2)):
+        run_id = new_run(settings, "gadm", levels=levels)
+        drain(settings, [Next(FETCH, (run_id, "gadm")), Next(PLAN, (run_id, "gadm"))])
+    with psycopg.connect(settings.database_url) as db:
+        level_2 = _gids(db, 2)
+    assert len(level_2) > 10
+    grown = _stored_report(settings, run_id)
+    assert [(layer.source, layer.added, layer.removed) for layer in grown.layers] == [
+        ("gadm.adm_0", (), ()), ("gadm.adm_1", (), ()), ("gadm.adm_2", level_2, ())]
+    assert grown.counts() == {"added": len(level_2), "removed": 0, "renamed": 0,
+                              "reshaped": 0}
+
+    run_id = new_run(settings, "gadm", levels=(0, 1))
+    drain(settings, [Next(FETCH, (run_id, "gadm")), Next(PLAN, (run_id, "gadm"))])
+    shrunk = _stored_report(settings, run_id)
+    assert [(layer.source, layer.added, layer.removed) for layer in shrunk.layers] == [
+        ("gadm.adm_0", (), ()), ("gadm.adm_1", (), ()), ("gadm.adm_2", (), level_2)]
+    assert shrunk.counts() == {"added": 0, "removed": len(level_2), "renamed": 0,
+                               "reshaped": 0}

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import shapely
 
 from devtools.testdata.server import etag_for
 from service import catalog
@@ -32,7 +33,7 @@ from service.ledger.records import Known
 from service.pipeline import refresh
 from service.pipeline.broker import make_broker
 from service.settings import Settings, to_env
-from tests.conftest import ROOT, Workers, purge_queue, run_cli, worker_env
+from tests.conftest import ROOT, Workers, purge_queue, run_cli, staging_left, worker_env
 
 GADM_PATH = "/gadm/gadm4.1/gadm_410-levels.zip"
 DATASETS = catalog.resolve(catalog.refreshed(set()))  # what a first refresh checks
@@ -267,6 +268,58 @@ def test_the_scheduler_starts_strict_loads_when_geoload_strict_is_set(fresh, bro
     assert by_run == {lenient["run_id"]: False, strict["run_id"]: True}
 
 
+@contextmanager
+def upstream_serves(path: Path, crafted: Path) -> Iterator[None]:
+    """Upstream publishes ``crafted`` at ``path`` (a new ETag) until the block ends."""
+    backup = path.with_name(path.name + ".good")
+    path.rename(backup)
+    crafted.replace(path)
+    try:
+        yield
+    finally:
+        backup.replace(path)
+
+
+def _zones(db: psycopg.Connection) -> tuple[object, ...] | None:
+    return db.execute("SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY tzid), "
+                      "'')) FROM timezone.timezones t").fetchone()
+
+
+@pytest.mark.e2e
+def test_a_scheduled_strict_load_of_an_unloadable_feature_fails_and_keeps_the_old_data(
+        workers, db, upstream, tmp_path):
+    """GEOLOAD_STRICT=1 on the scheduler alone (the workers run without it): the load the
+    tick starts refuses a feature with no polygonal part, and the live table stays."""
+    from tests.support import craft
+
+    zones = replace(workers.settings, refresh_datasets=("timezone",))
+    broker = make_broker(zones)
+    try:
+        first = refresh.tick(zones, broker)
+        assert run_cli("service.status", first["run_id"], "--wait", settings=zones,
+                       timeout=240).returncode == 0
+        before = _zones(db)
+        path = source_file(upstream, "timezone", zones)
+        bad = craft.craft_timezone(path, tmp_path / "bad.zip", craft.set_geometry(
+            2, shapely.Polygon([(0, 0), (1, 1), (2, 2), (0, 0)])))
+        with upstream_serves(path, bad):
+            strict = refresh.tick(config.from_env({**to_env(zones), "GEOLOAD_STRICT": "1"}),
+                                  broker)
+            waited = run_cli("service.status", strict["run_id"], "--wait", settings=zones,
+                             timeout=240)
+    finally:
+        broker.close()
+    assert waited.returncode == 1, waited.stdout + waited.stderr
+    status, is_strict, step, error = db.execute(
+        "SELECT status, strict, error_step, error FROM geoload.loads WHERE run_id = %s",
+        (strict["run_id"],)).fetchone()
+    assert (status, is_strict, step) == ("failed", True, "load_chunk")
+    assert ("layer 'combined-shapefile-with-oceans': 1 feature(s) has no polygonal part even "
+            "after make_valid (fid 2)") in error
+    assert _zones(db) == before
+    assert staging_left(db) == 0  # dropped by the failure path, which a chunk may trail
+
+
 def test_enqueue_strict_is_recorded_on_the_loads(fresh, db):
     done = run_cli("service.enqueue", "--if-changed", "--strict", "gadm", settings=fresh,
                    timeout=60)
@@ -461,3 +514,42 @@ def test_the_default_refresh_loads_each_published_choice_again_with_its_options(
     release = catalog.get("gadm").release(fresh)
     assert loads == [("", [], None, release), ("mine", [0, 1], "mine", release)]
     assert {r for r, _ in runs(db)} == before | set(started)
+
+
+def test_enqueue_if_changed_checks_and_loads_the_choice_named(fresh, db, upstream):
+    """``--if-changed gadm --levels 0-1 --schema mine`` checks that choice (against what was
+    loaded into schema mine) and loads it with those options; nothing else is asked about."""
+    _publish_with_options(db, fresh, upstream, "gadm")
+    _publish_with_options(db, fresh, upstream, "gadm", levels=(0, 1), schema="mine")
+    before = {r for r, _ in runs(db)}
+    args = ("service.enqueue", "--if-changed", "gadm", "--levels", "0-1", "--schema", "mine",
+            "--json")
+    same = run_cli(*args, settings=fresh, timeout=60)
+    assert same.returncode == 0, same.stderr
+    assert [(d["dataset"], d["schema"], d["action"]) for d in json.loads(same.stdout)[
+        "decisions"]] == [("gadm", "mine", "unchanged")]
+    assert {r for r, _ in runs(db)} == before  # nothing changed: nothing loaded
+
+    with new_upstream_version(source_file(upstream, "gadm", fresh)):
+        changed = run_cli(*args, settings=fresh, timeout=60)
+    assert changed.returncode == 0, changed.stderr
+    result = json.loads(changed.stdout)
+    assert [(d["dataset"], d["schema"], d["action"]) for d in result["decisions"]] == [
+        ("gadm", "mine", "load")]
+    loads = db.execute("SELECT dataset, coalesce(target_schema, ''), options->'levels', "
+                       "options->>'schema' FROM geoload.loads WHERE run_id = %s",
+                       (result["run_id"],)).fetchall()
+    assert loads == [("gadm", "mine", [0, 1], "mine")]
+
+
+def test_enqueue_if_changed_alone_checks_what_the_scheduler_would(fresh, db, upstream):
+    by_default = replace(fresh, refresh_datasets=("published",))
+    _publish_with_options(db, fresh, upstream, "gadm", levels=(0, 1), schema="mine")
+    done = run_cli("service.enqueue", "--if-changed", "--json", settings=by_default, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert [(d["dataset"], d["schema"], d["action"]) for d in json.loads(done.stdout)[
+        "decisions"]] == [("gadm", "mine", "unchanged")]
+    unnamed = run_cli("service.enqueue", "--if-changed", "--schema", "mine", settings=fresh,
+                      timeout=60)
+    assert unnamed.returncode == 2
+    assert "--if-changed" in unnamed.stderr and "name the dataset" in unnamed.stderr
