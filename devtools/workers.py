@@ -2,15 +2,20 @@
 
 The benchmark and the tests use this to run ``dramatiq actors`` for real: a
 process tree in its own session, ready once every process has sent a heartbeat,
-stopped with SIGTERM (in-flight messages finish) and killed if it hangs.
+stopped with SIGTERM (in-flight messages finish) and killed if it hangs. If the
+process that started it dies first (a benchmark killed mid-run), the group gets a
+SIGTERM too: left running, it would consume the next run's queue with settings that
+point at a file server that is gone.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,6 +23,25 @@ from service.live import Live
 from service.settings import Settings, to_env
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+#: prctl(2) option: the signal this process gets when its parent thread dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int):  # type: ignore[no-untyped-def]
+    """A preexec function: SIGTERM the child when ``parent`` dies (Linux). Only from the
+    main thread, since the kernel ties it to the thread that forked, not the process."""
+    if not sys.platform.startswith("linux") or threading.current_thread() is not \
+            threading.main_thread():
+        return None
+
+    def arm() -> None:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # died before the line above
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
 
 
 class WorkerGroup:
@@ -38,7 +62,8 @@ class WorkerGroup:
                "--threads", str(threads), "--worker-shutdown-timeout", "10000"]
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, env=environment, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+                                         stderr=subprocess.STDOUT, start_new_session=True,
+                                         preexec_fn=_die_with(os.getpid()))
 
     def wait_ready(self, timeout: float = 60) -> "WorkerGroup":
         """Block until every worker process has sent a heartbeat."""
