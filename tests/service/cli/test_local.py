@@ -137,7 +137,7 @@ def test_a_local_run_whose_process_died_is_cancelled_by_the_next(clean_db, db):
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_or_sigterm_cancels_a_local_run_at_once_and_keeps_the_live_data(
-        clean_db, db, upstream, upstream_files, signum):
+        clean_db, db, upstream, upstream_files, tmp_path, signum):
     """The README says Ctrl-C cancels a --local run: measured by how long the process takes
     to end, how much of the download it still took, and what it left behind."""
     root, manifest = upstream_files
@@ -148,7 +148,8 @@ def test_ctrl_c_or_sigterm_cancels_a_local_run_at_once_and_keeps_the_live_data(
     size = (root / path.lstrip("/")).stat().st_size
     upstream.clear_log()
     upstream.fault(path, "throttle", rate=max(size // 60, 10_000), once=True)  # ~60 s
-    env = worker_env(clean_db, **UNREACHABLE)
+    # An empty cache: one an earlier test filled would answer without downloading.
+    env = worker_env(clean_db, **UNREACHABLE, GEOLOAD_CACHE_DIR=str(tmp_path / "cache"))
     proc = subprocess.Popen([sys.executable, "-m", "service.cli", "load", "gadm", "--local"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
