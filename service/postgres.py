@@ -89,6 +89,19 @@ def _answers(conn: psycopg.Connection) -> bool:
 
 
 @contextmanager
+def local_setting(conn: psycopg.Connection, name: str, value: str) -> Iterator[None]:
+    """``name = value`` for the block, inside the current transaction, then as before: a
+    ``SET LOCAL`` would last to the transaction's end, past the statements it was for."""
+    row = conn.execute("SELECT current_setting(%s)", (name,)).fetchone()
+    conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+    try:
+        yield
+    finally:
+        if conn.info.transaction_status != TransactionStatus.INERROR:
+            conn.execute("SELECT set_config(%s, %s, true)", (name, row[0] if row else ""))
+
+
+@contextmanager
 def refused_data(dataset: str, what: str) -> Iterator[None]:
     """PostgreSQL refusing a value (duplicate key, bad encoding) is the source's fault: no retry."""
     try:

@@ -11,13 +11,14 @@ those few. Areas are km² on the WGS84 spheroid (``ST_Area`` of geography).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 
 import psycopg
 from psycopg import sql
 
 from service.changes.model import ChangeReport, Compared, LayerChanges, Renamed, Reshaped
+from service.postgres import local_setting
 
 _KM2 = 1e6
 
@@ -103,24 +104,16 @@ def _differences(conn: psycopg.Connection, old: sql.Composable, new: sql.Composa
     return out
 
 
-@contextmanager
-def _merge_join(conn: psycopg.Connection) -> Iterator[None]:
+def _merge_join(conn: psycopg.Connection) -> AbstractContextManager[None]:
     """Join the two tables in key order (their B-tree indexes), not through a hash table.
 
     A hash join keeps one table's rows, geometries inline, in memory: at GADM's world scale
     ``adm_3`` is 144,193 rows of 2.7 kB, so with the default ``work_mem`` the join spilled
     64 batches to disk (3.1 s; a report of a world reload took 8-10 s, 40 s with a cold
     cache). In key order nothing is held: 0.6 s for that table (EXPLAIN ANALYZE, world
-    size, warm). Reset afterwards, since a setting made in a transaction lasts to its end.
+    size, warm).
     """
-    row = conn.execute("SELECT current_setting('enable_hashjoin')").fetchone()
-    conn.execute("SELECT set_config('enable_hashjoin', 'off', true)")
-    try:
-        yield
-    finally:
-        if conn.info.transaction_status != psycopg.pq.TransactionStatus.INERROR:
-            conn.execute("SELECT set_config('enable_hashjoin', %s, true)",
-                         (row[0] if row else "on",))
+    return local_setting(conn, "enable_hashjoin", "off")
 
 
 def _areas(conn: psycopg.Connection, old: sql.Composable, new: sql.Composable,

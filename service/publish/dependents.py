@@ -12,14 +12,15 @@ names it, and the live tables stay as they are.
 from __future__ import annotations
 
 import graphlib
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 
 from service.errors import PublishBlocked, TransientError
+from service.postgres import local_setting
 
 #: Privileges a grant is copied with (``MAINTAIN`` and the like are left to the owner).
 PRIVILEGES = {"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"}
@@ -227,16 +228,9 @@ def _as_owner(conn: psycopg.Connection, dataset: str, owner: str, name: str,
     conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(me)))
 
 
-@contextmanager
-def qualified_names(conn: psycopg.Connection) -> Iterator[None]:
+def qualified_names(conn: psycopg.Connection) -> AbstractContextManager[None]:
     """An empty search_path for the block: catalog text names every object with its schema."""
-    row = conn.execute("SELECT current_setting('search_path')").fetchone()
-    conn.execute("SELECT set_config('search_path', '', true)")
-    try:
-        yield
-    finally:
-        if conn.info.transaction_status != psycopg.pq.TransactionStatus.INERROR:
-            conn.execute("SELECT set_config('search_path', %s, true)", (row[0] if row else "",))
+    return local_setting(conn, "search_path", "")
 
 
 def _oids(conn: psycopg.Connection, tables: Sequence[str]) -> list[int]:

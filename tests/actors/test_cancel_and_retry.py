@@ -18,19 +18,10 @@ from service.pipeline.broker import backlog, make_broker
 from service.pipeline.messages import FETCH, PLAN, Next
 from tests.conftest import new_upstream_version, run_cli, table_counts
 from tests.support.driver import drain, new_run
+from tests.support.waiting import wait_for
 
 GADM_PATH = "/gadm/gadm4.1/gadm_410-levels.zip"
 TABLES = ["gadm.adm_0", "gadm.adm_3", "gadm.adm_5", "timezone.timezones"]
-
-
-def _wait(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
 
 
 def _statuses(settings, run_id: str) -> dict[str, str]:
@@ -65,8 +56,8 @@ def test_cancel_a_run_in_flight_then_retry_it(workers, settings, upstream, upstr
         started = run_cli("service.cli", "load", "gadm", "--json", settings=settings)
         assert started.returncode == 0, started.stderr
         run_id = json.loads(started.stdout)["run_id"]
-        _wait(lambda: any(r.bytes_sent > size // 10 for r in upstream.requests(GADM_PATH)),
-              60, "the GADM download under way")
+        wait_for(lambda: any(r.bytes_sent > size // 10 for r in upstream.requests(GADM_PATH)),
+                 60, "the GADM download under way")
 
         cancelled = run_cli("service.cli", "cancel", run_id, "--json", settings=settings)
 
@@ -75,8 +66,8 @@ def test_cancel_a_run_in_flight_then_retry_it(workers, settings, upstream, upstr
         # Queued and running messages find their load cancelled: the queue drains, the
         # download stops at its next block, and nothing is left in staging.
         broker = make_broker(settings)
-        _wait(lambda: backlog(broker, settings) == 0 and not _staging(settings), 60,
-              "the queue drained and staging dropped")
+        wait_for(lambda: backlog(broker, settings) == 0 and not _staging(settings), 60,
+                 "the queue drained and staging dropped")
         time.sleep(1.0)  # would a download still running send more?
         sent = sum(r.bytes_sent for r in upstream.requests(GADM_PATH) if r.method == "GET")
         assert sent < size, f"the cancelled download went on: {sent} of {size} bytes"
@@ -99,4 +90,4 @@ def test_cancel_a_run_in_flight_then_retry_it(workers, settings, upstream, upstr
             (retry_of,) = db.execute("SELECT retry_of FROM geoload.runs WHERE run_id = %s",
                                      (second,)).fetchone()
         assert retry_of == run_id
-        _wait(lambda: not _staging(settings), 30, "the retired tables dropped")
+        wait_for(lambda: not _staging(settings), 30, "the retired tables dropped")

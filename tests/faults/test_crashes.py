@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -37,6 +37,7 @@ from tests.conftest import (
 )
 from tests.support.driver import drain, new_run
 from tests.support.pieces import gadm_pieces_off
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.faults
 
@@ -86,16 +87,6 @@ def wait_run(settings: Settings, run_id: str, timeout: float = 240) -> RunStatus
             return status
         time.sleep(0.2)
     raise TimeoutError(f"run {run_id} still {status.status if status else '?'}")
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 60, what: str = "") -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise TimeoutError(f"timed out waiting for {what or condition}")
 
 
 #: The publish step drops the retired tables right after the swap commits, and a run reads
