@@ -87,10 +87,14 @@ class LoadOptions:
                            if layer.feature_key else layer for layer in layers)
         return replace(dataset, source=source, layers=layers)
 
+    def every_level(self, dataset: Dataset) -> Dataset:
+        """``dataset`` as :meth:`apply` gives it, but with every layer, chosen or not: the
+        ones not chosen leave with the version they belong to when this load publishes."""
+        return replace(self, levels=()).apply(dataset)
+
     def every_table(self, dataset: Dataset) -> list[str]:
-        """Every table ``dataset`` can publish in this load's schema, chosen or not: those
-        it did not choose leave with the version they belong to when it is published."""
-        return [layer.table for layer in replace(self, levels=()).apply(dataset).layers]
+        """Every table ``dataset`` can publish in this load's schema, chosen or not."""
+        return [layer.table for layer in self.every_level(dataset).layers]
 
     def part(self, applied: Dataset, code: str) -> Dataset:
         """The dataset ``apply`` gave, with the one file of country ``code`` as its source:

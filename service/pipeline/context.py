@@ -56,9 +56,9 @@ def dataset_of(load: Load) -> Dataset:
     return load.options.apply(ds) if load.options is not None else ds
 
 
-def every_table(load: Load) -> list[str]:
-    """Every table the load's dataset can have in the load's schema, chosen or not."""
-    return (load.options or LoadOptions()).every_table(catalog.get(load.dataset))
+def every_level(load: Load) -> Dataset:
+    """The dataset as ``load`` loads it, but with every layer (``--levels`` not applied)."""
+    return (load.options or LoadOptions()).every_level(catalog.get(load.dataset))
 
 
 @contextmanager

@@ -13,7 +13,6 @@ as ``superseded`` and its staging tables are dropped.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -32,7 +31,7 @@ from service.pipeline.context import (
     Outcome,
     check_ids,
     dataset_of,
-    every_table,
+    every_level,
     load_context,
     skipped,
 )
@@ -66,8 +65,9 @@ def publish_dataset(settings: Settings, live: Live, run_id: str, dataset: str) -
             newer = loads.take_live(conn, dataset, load.load_id)
             if newer is None:
                 tables = {s.plan.target_table: s.plan.staging_table for s in states}
+                whole = every_level(load)  # with the levels this load did not choose
                 report = changes.compare(conn, dataset, load.load_id, changes.compared_layers(
-                    _every_level(load), tables, gone=set(replaced) - set(tables)))
+                    whole, tables, gone=set(replaced) - set(tables)))
                 ledger_changes.save(conn, report)
                 staged = dict(tables)
                 if locked.lookup_staging is not None:
@@ -76,7 +76,7 @@ def publish_dataset(settings: Settings, live: Live, run_id: str, dataset: str) -
                 # to: the levels this load did not choose, and, loaded without one
                 # (GEOLOAD_LOOKUP=0), the lookup table, which answers for no version but
                 # its own.
-                without = [*every_table(load), lookup.lookup_table(ds)]
+                without = [*(layer.table for layer in whole.layers), lookup.lookup_table(ds)]
                 retired = swap.swap(conn, ds.stem, load.load_id, staged, without=without)
                 versions.keep(conn, ds, load.target_schema, previous, [*staged, *without],
                               retired, load.load_id, settings.keep_versions)
@@ -92,13 +92,6 @@ def publish_dataset(settings: Settings, live: Live, run_id: str, dataset: str) -
     return Outcome({"status": "published", **ids, "layers": summary, "retired": retired,
                     "warnings": len(dropped), "changes": report.summary(),
                     "worker": worker_id()})
-
-
-def _every_level(load: Load) -> Dataset:
-    """The dataset as ``load`` loads it but with every layer (``--levels`` not applied): a
-    layer the replaced version has and this load lacks is compared too (all removed)."""
-    ds = catalog.get(load.dataset)
-    return ds if load.options is None else replace(load.options, levels=()).apply(ds)
 
 
 def _superseded(conn: psycopg.Connection, newer: str, tables: list[str],
